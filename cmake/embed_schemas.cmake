@@ -1,0 +1,10 @@
+# Writes OUT: a C++ source defining EmbeddedSchema(name) for every file in FILES.
+set(body "#include \"docker_worker/embedded_schemas.h\"\n\nnamespace docker_worker {\n\nstd::string_view EmbeddedSchema(std::string_view name) {\n")
+foreach(f ${FILES})
+  get_filename_component(name ${f} NAME_WE)
+  file(READ ${f} content)
+  string(APPEND body "  if (name == \"${name}\") {\n    return R\"DWSCHEMA(${content})DWSCHEMA\";\n  }\n")
+endforeach()
+string(APPEND body "  return {};\n}\n\n}  // namespace docker_worker\n")
+file(WRITE ${OUT}.tmp "${body}")
+file(COPY_FILE ${OUT}.tmp ${OUT} ONLY_IF_DIFFERENT)

@@ -1,0 +1,117 @@
+#include "docker_worker/json.h"
+
+#include <rapidjson/error/en.h>
+#include <rapidjson/prettywriter.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+namespace docker_worker::json {
+namespace {
+
+void NormalizeIntegers(Value& v) {
+  if (v.IsDouble()) {
+    double d = v.GetDouble();
+    if (std::isfinite(d) && std::floor(d) == d && std::fabs(d) < 9.0e15) {
+      v.SetInt64(static_cast<int64_t>(d));
+    }
+  } else if (v.IsObject()) {
+    for (auto& m : v.GetObject()) NormalizeIntegers(m.value);
+  } else if (v.IsArray()) {
+    for (auto& e : v.GetArray()) NormalizeIntegers(e);
+  }
+}
+
+}  // namespace
+
+Result<Document> Parse(std::string_view text) {
+  Document doc;
+  doc.Parse(text.data(), text.size());
+  if (doc.HasParseError()) {
+    return Status(Code::kInvalidArgument,
+                  std::string("invalid JSON at offset ") + std::to_string(doc.GetErrorOffset()) +
+                      ": " + rapidjson::GetParseError_En(doc.GetParseError()));
+  }
+  NormalizeIntegers(doc);
+  return doc;
+}
+
+Result<Document> ParseFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status(Code::kNotFound, "cannot read " + path);
+  std::stringstream buf;
+  buf << in.rdbuf();
+  if (in.bad()) return Status(Code::kInvalidArgument, "cannot read " + path);
+  auto doc = Parse(buf.str());
+  if (!doc.ok()) return doc.status().Prefixed(path + ": ");
+  return doc;
+}
+
+std::string Serialize(const Value& value) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> writer(buf);
+  value.Accept(writer);
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+std::string SerializePretty(const Value& value) {
+  rapidjson::StringBuffer buf;
+  rapidjson::PrettyWriter<rapidjson::StringBuffer> writer(buf);
+  writer.SetIndent(' ', 2);
+  writer.SetFormatOptions(rapidjson::kFormatDefault);
+  value.Accept(writer);
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+const char* TypeName(const Value& value) {
+  if (value.IsObject()) return "object";
+  if (value.IsArray()) return "array";
+  if (value.IsString()) return "string";
+  if (value.IsBool()) return "boolean";
+  if (value.IsNull()) return "null";
+  if (value.IsInt64() || value.IsUint64()) return "integer";
+  return "number";
+}
+
+const Value* Find(const Value& object, std::string_view key) {
+  if (!object.IsObject()) return nullptr;
+  auto it = object.FindMember(Value(key.data(), static_cast<rapidjson::SizeType>(key.size())));
+  return it == object.MemberEnd() ? nullptr : &it->value;
+}
+
+const Value* FindObject(const Value& object, std::string_view key) {
+  const Value* v = Find(object, key);
+  return v && v->IsObject() ? v : nullptr;
+}
+
+const Value* FindArray(const Value& object, std::string_view key) {
+  const Value* v = Find(object, key);
+  return v && v->IsArray() ? v : nullptr;
+}
+
+std::optional<std::string> GetString(const Value& object, std::string_view key) {
+  const Value* v = Find(object, key);
+  if (!v || !v->IsString()) return std::nullopt;
+  return std::string(v->GetString(), v->GetStringLength());
+}
+
+std::optional<int64_t> GetInt(const Value& object, std::string_view key) {
+  const Value* v = Find(object, key);
+  if (!v || !v->IsInt64()) return std::nullopt;
+  return v->GetInt64();
+}
+
+std::optional<bool> GetBool(const Value& object, std::string_view key) {
+  const Value* v = Find(object, key);
+  if (!v || !v->IsBool()) return std::nullopt;
+  return v->GetBool();
+}
+
+Value Str(std::string_view s, Allocator& alloc) {
+  return Value(s.data(), static_cast<rapidjson::SizeType>(s.size()), alloc);
+}
+
+}  // namespace docker_worker::json

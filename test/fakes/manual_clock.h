@@ -1,0 +1,50 @@
+// A Clock that moves only when a test calls Advance() or Set(); sleepers wake as soon as the
+// clock passes their deadline or their stop token fires. Thread-safe.
+#pragma once
+
+#include <condition_variable>
+#include <mutex>
+
+#include "docker_worker/clock.h"
+
+namespace docker_worker::testing {
+
+class ManualClock final : public Clock {
+ public:
+  explicit ManualClock(TimePoint start = FromEpochMillis(1767225600000))  // 2026-01-01
+      : now_(start) {}
+
+  TimePoint Now() const override {
+    std::lock_guard lock(mu_);
+    return now_;
+  }
+
+  bool SleepUntil(TimePoint deadline, std::stop_token stop) override {
+    std::unique_lock lock(mu_);
+    ++sleepers_;
+    cv_.notify_all();
+    bool reached = cv_.wait(lock, stop, [&] { return now_ >= deadline; });
+    --sleepers_;
+    return reached;
+  }
+
+  void Advance(Millis d) {
+    std::lock_guard lock(mu_);
+    now_ += d;
+    cv_.notify_all();
+  }
+
+  // Blocks until at least `n` threads are inside SleepUntil (so an Advance cannot be missed).
+  void WaitForSleepers(int n) {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return sleepers_ >= n; });
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::condition_variable_any cv_;
+  TimePoint now_;
+  int sleepers_ = 0;
+};
+
+}  // namespace docker_worker::testing
