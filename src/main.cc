@@ -1,1 +1,40 @@
-int main() { return 0; }
+// docker-worker: the verbs. Each lives in its own *_command.cc; this file only dispatches.
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "docker_worker/run_command.h"
+#include "docker_worker/validate_command.h"
+
+namespace {
+
+const char* kHelp =
+    "docker-worker " DOCKER_WORKER_VERSION " - a Taskcluster worker for Docker\n"
+    "\n"
+    "usage: docker-worker VERB [ARGS]\n"
+    "\n"
+    "  validate FILE   check a payload or task definition against the payload schema\n"
+    "  run FILE        run one task locally, without a queue\n"
+    "\n"
+    "  run:  docker-worker run FILE [--output DIR] [--task-id ID] [--scope S]... [--config F]\n"
+    "  docker-worker --version | --help\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    std::cout << kHelp;
+    return args.empty() ? 64 : 0;
+  }
+  if (args[0] == "--version") {
+    std::cout << "docker-worker " << DOCKER_WORKER_VERSION << "\n";
+    return 0;
+  }
+  std::string verb = args[0];
+  args.erase(args.begin());
+  if (verb == "validate") return docker_worker::ValidateCommand(args, std::cout, std::cerr);
+  if (verb == "run") return docker_worker::RunCommand(args);
+  std::cerr << "docker-worker: unknown verb \"" << verb << "\"\n" << kHelp;
+  return 64;
+}

@@ -21,11 +21,9 @@ class ManualClock final : public Clock {
 
   bool SleepUntil(TimePoint deadline, std::stop_token stop) override {
     std::unique_lock lock(mu_);
-    ++sleepers_;
+    ++sleep_calls_;
     cv_.notify_all();
-    bool reached = cv_.wait(lock, stop, [&] { return now_ >= deadline; });
-    --sleepers_;
-    return reached;
+    return cv_.wait(lock, stop, [&] { return now_ >= deadline; });
   }
 
   void Advance(Millis d) {
@@ -34,17 +32,18 @@ class ManualClock final : public Clock {
     cv_.notify_all();
   }
 
-  // Blocks until at least `n` threads are inside SleepUntil (so an Advance cannot be missed).
-  void WaitForSleepers(int n) {
+  // Blocks until SleepUntil has been entered `n` times in all since construction, so a test
+  // can Advance exactly when the code under test is waiting.
+  void WaitForSleepCalls(int n) {
     std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return sleepers_ >= n; });
+    cv_.wait(lock, [&] { return sleep_calls_ >= n; });
   }
 
  private:
   mutable std::mutex mu_;
   std::condition_variable_any cv_;
   TimePoint now_;
-  int sleepers_ = 0;
+  int sleep_calls_ = 0;
 };
 
 }  // namespace docker_worker::testing

@@ -1,0 +1,54 @@
+// What a feature sees of a task run: its inputs, the run's queue, engine, log and clock, and the
+// places where features add to the task container. Never TaskRun internals.
+//
+// Owned by TaskRun, which outlives every use. Fields below "filled in as the run goes" are
+// written by TaskRun on its own thread before the hook that needs them; features write the
+// contribution fields only from Link. artifact_hashes may be written by any hook (lock mu).
+#pragma once
+
+#include <map>
+#include <mutex>
+#include <stop_token>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "docker_worker/clock.h"
+#include "docker_worker/docker_engine.h"
+#include "docker_worker/run_queue.h"
+#include "docker_worker/task_definition.h"
+#include "docker_worker/task_log.h"
+#include "docker_worker/worker_config.h"
+
+namespace docker_worker {
+
+struct TaskContext {
+  const WorkerConfig& config;
+  const TaskDefinition& task;
+  std::string task_id;
+  int run_id = 0;
+  RunQueue& queue;
+  DockerEngine& docker;
+  TaskLog& log;
+  Clock& clock;
+  std::stop_token stop;   // abort or cancel requested
+  std::string work_dir;   // scratch folder of this run, removed afterwards
+  std::string backing_log_path;  // the raw task log on disk
+
+  // Filled in as the run goes.
+  const Payload* payload = nullptr;  // after validation
+  std::string image_id;              // after the image is ready
+  std::string container_id;          // after the container is created
+
+  // Contributions to the task container, from Link.
+  std::vector<std::pair<std::string, std::string>> env;  // lowest precedence
+  std::vector<std::string> binds;
+  std::vector<std::string> links;
+  std::vector<std::string> cap_add;
+
+  // Uploaded artifact name -> hex SHA-256 of its uncompressed bytes.
+  std::mutex mu;
+  std::map<std::string, std::string> artifact_hashes;
+};
+
+}  // namespace docker_worker

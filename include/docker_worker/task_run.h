@@ -1,0 +1,104 @@
+// One run of one task, from the claim to the resolution: the pipeline every verb drives.
+//
+// Run() executes, on the calling thread and exactly once:
+//   select features -> header -> features Link+Start -> validate payload -> image
+//   -> container spec (privileges, env) -> create, attach, start, wait (maxRunTime)
+//   -> features Finish (artifacts) -> footer -> features Stop (reverse) -> remove container
+//   -> resolve with the run's queue (unless canceled)
+// and returns how it ended. Every failure is written to the task log with upstream's message
+// and maps to upstream's resolution (failed, or exception with a reason); the container is
+// removed whatever happened. Abort() and Cancel() may be called from any thread at any time:
+// they kill the container (or stop the pull) and the run then takes upstream's abort/cancel
+// path. Calls after the run began concluding are ignored.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <vector>
+
+#include "docker_worker/clock.h"
+#include "docker_worker/docker_engine.h"
+#include "docker_worker/feature.h"
+#include "docker_worker/run_queue.h"
+#include "docker_worker/task_context.h"
+#include "docker_worker/task_definition.h"
+#include "docker_worker/task_log.h"
+#include "docker_worker/worker_config.h"
+
+namespace docker_worker {
+
+struct RunResult {
+  Resolution resolution;
+  int64_t exit_code = -1;     // the container's, or -1 when it did not run to its end
+  double duration_seconds = 0;
+  bool canceled = false;      // resolved by someone else; not reported
+};
+
+class TaskRun {
+ public:
+  struct Inputs {
+    const WorkerConfig& config;
+    TaskDefinition task;
+    std::string task_id;
+    int run_id = 0;
+    RunQueue& queue;
+    DockerEngine& docker;
+    Clock& clock;
+    std::string work_dir;          // scratch folder: created by Run, removed afterwards
+    std::string backing_log_path;  // the raw task log is written here (kept)
+    std::vector<std::shared_ptr<LogSink>> log_sinks;  // e.g. the terminal
+  };
+
+  explicit TaskRun(Inputs inputs);
+  ~TaskRun();
+  TaskRun(const TaskRun&) = delete;
+  TaskRun& operator=(const TaskRun&) = delete;
+
+  RunResult Run();
+  // Internal stop with an exception reason ("worker-shutdown", "internal-error").
+  void Abort(const std::string& reason);
+  // Resolved by someone else (reclaim answered 409): stop, upload nothing, do not resolve.
+  void Cancel();
+
+  TaskLog& log() { return log_; }
+
+ private:
+  enum class StopKind { kNone, kAborted, kCanceled, kTimedOut };
+
+  Status StartFeatures();
+  Status ValidatePayload();
+  Status PrepareImage();
+  Status BuildContainerSpec(ContainerSpec& spec);
+  Status RunContainer(const ContainerSpec& spec);
+  Status FinishFeatures();
+  RunResult Conclude(const Status& status);
+
+  void WriteHeader();
+  void OnTimeout();
+  // Records the stop (first one wins) and kills the container if there is one.
+  void RequestStop(StopKind kind, const std::string& reason, const std::string& log_line);
+  StopKind stop_kind() const;
+  Status StoppedStatus() const;
+
+  Inputs in_;
+  TaskLog log_;
+  std::stop_source stop_source_;  // before ctx_, which holds its token
+  TaskContext ctx_;
+  std::optional<Payload> payload_;
+  std::vector<std::unique_ptr<Feature>> features_;
+  size_t linked_ = 0;  // features whose Link ran (they get Stop)
+  TimePoint started_;
+  int64_t exit_code_ = -1;
+  bool container_exited_ = false;
+
+  mutable std::mutex mu_;
+  StopKind stop_ = StopKind::kNone;
+  std::string abort_reason_;
+  std::string container_id_;
+  bool concluding_ = false;
+};
+
+}  // namespace docker_worker

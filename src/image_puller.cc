@@ -1,0 +1,149 @@
+#include "docker_worker/image_puller.h"
+
+#include <sodium.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <map>
+
+namespace docker_worker {
+namespace {
+
+bool RetryablePullError(const Status& s) {
+  if (s.code() == Code::kCancelled || s.code() == Code::kNotFound ||
+      s.code() == Code::kPermissionDenied || s.code() == Code::kInvalidArgument) {
+    return false;
+  }
+  std::string m = s.message();
+  std::transform(m.begin(), m.end(), m.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  for (const char* fatal : {"not found", "manifest unknown", "denied", "unauthorized",
+                            "invalid reference", "does not exist", "no basic auth"}) {
+    if (m.find(fatal) != std::string::npos) return false;
+  }
+  return true;
+}
+
+// Writes pull progress to the log: every status change of a layer, and a progress line for a
+// layer at most every 5 s.
+class PullProgressLog {
+ public:
+  PullProgressLog(TaskLog& log, Clock& clock) : log_(log), clock_(clock) {}
+  void operator()(const PullEvent& e) {
+    auto now = clock_.Now();
+    auto& last = layers_[e.id];
+    bool changed = e.status != last.status;
+    if (!changed && now - last.printed < std::chrono::seconds(5)) return;
+    last.status = e.status;
+    last.printed = now;
+    std::string line = e.id.empty() ? e.status : e.id + ": " + e.status;
+    if (!e.progress.empty()) line += " " + e.progress;
+    line += "\r\n";
+    log_.Write(line);
+  }
+
+ private:
+  struct Layer {
+    std::string status;
+    TimePoint printed;
+  };
+  TaskLog& log_;
+  Clock& clock_;
+  std::map<std::string, Layer> layers_;
+};
+
+}  // namespace
+
+std::string ImageReference::ToString() const {
+  if (!digest.empty()) return repository + "@" + digest;
+  return repository + ":" + tag;
+}
+
+Result<ImageReference> ParseImageReference(std::string_view name) {
+  auto bad = [&](const std::string& why) {
+    return Status(Code::kInvalidArgument,
+                  "invalid image name \"" + std::string(name) + "\": " + why);
+  };
+  if (name.empty()) return bad("empty");
+  if (name.size() > 1024) return bad("too long");
+  for (unsigned char c : name) {
+    if (!(std::isalnum(c) || c == '.' || c == '_' || c == '-' || c == '/' || c == ':' ||
+          c == '@')) {
+      return bad(std::string("character '") + static_cast<char>(c) + "' is not allowed");
+    }
+  }
+  ImageReference ref;
+  std::string rest(name);
+  if (size_t at = rest.find('@'); at != std::string::npos) {
+    ref.digest = rest.substr(at + 1);
+    rest = rest.substr(0, at);
+    if (ref.digest.find(':') == std::string::npos) return bad("digest must be algorithm:hex");
+  }
+  size_t slash = rest.rfind('/');
+  size_t colon = rest.rfind(':');
+  if (colon != std::string::npos && (slash == std::string::npos || colon > slash)) {
+    ref.tag = rest.substr(colon + 1);
+    rest = rest.substr(0, colon);
+    if (ref.tag.empty()) return bad("empty tag");
+  }
+  if (rest.empty()) return bad("empty repository");
+  if (rest.front() == '/' || rest.back() == '/' || rest.find("//") != std::string::npos) {
+    return bad("malformed repository path");
+  }
+  // Docker wants lower case in the path (a registry host may have upper case).
+  size_t first_slash = rest.find('/');
+  std::string path_part = rest;
+  if (first_slash != std::string::npos) {
+    std::string host = rest.substr(0, first_slash);
+    if (host.find('.') != std::string::npos || host.find(':') != std::string::npos ||
+        host == "localhost") {
+      path_part = rest.substr(first_slash + 1);
+    }
+  }
+  if (std::any_of(path_part.begin(), path_part.end(),
+                  [](unsigned char c) { return std::isupper(c); })) {
+    return bad("repository names must be lower case");
+  }
+  ref.repository = rest;
+  if (ref.tag.empty() && ref.digest.empty()) ref.tag = "latest";
+  return ref;
+}
+
+Result<std::string> EnsureDockerImage(DockerEngine& docker, const WorkerConfig& config,
+                                      const std::string& name, TaskLog& log, Clock& clock,
+                                      std::stop_token stop) {
+  auto ref = ParseImageReference(name);
+  if (!ref.ok()) return ref.status();
+  auto present = docker.InspectImage(name);
+  if (present.ok()) return present->id;
+  if (present.status().code() != Code::kNotFound) return present.status();
+
+  log.Info("Pulling docker image " + ref->ToString());
+  PullProgressLog progress(log, clock);
+  const int attempts = std::max(1, config.pull_max_attempts);
+  Status last;
+  for (int attempt = 1; attempt <= attempts; ++attempt) {
+    last = docker.PullImage(ref->repository, ref->digest.empty() ? ref->tag : ref->digest, "",
+                            std::ref(progress), stop);
+    if (last.ok()) break;
+    if (!RetryablePullError(last) || attempt == attempts || stop.stop_requested()) break;
+    double jitter = 1.0 + config.pull_randomization_factor *
+                              (2.0 * randombytes_uniform(1000001) / 1000000.0 - 1.0);
+    auto delay = Millis(static_cast<int64_t>(
+        std::ldexp(static_cast<double>(config.pull_delay_factor_ms), attempt - 1) * jitter));
+    log.Info("Pull of " + ref->ToString() + " failed (" + last.message() + "); retrying in " +
+             std::to_string(delay.count() / 1000.0).substr(0, 5) + " s");
+    if (!clock.SleepUntil(clock.Now() + delay, stop)) {
+      return Status(Code::kCancelled, "image pull cancelled");
+    }
+  }
+  if (!last.ok()) return last;
+  auto pulled = docker.InspectImage(name);
+  if (!pulled.ok()) {
+    return Status(Code::kNotFound, "image " + ref->ToString() + " missing after pulling");
+  }
+  return pulled->id;
+}
+
+}  // namespace docker_worker

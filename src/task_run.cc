@@ -1,0 +1,448 @@
+#include "docker_worker/task_run.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <future>
+#include <map>
+#include <thread>
+
+#include "docker_worker/feature_registry.h"
+#include "docker_worker/image_puller.h"
+#include "docker_worker/payload_validator.h"
+#include "docker_worker/schema_validator.h"
+#include "docker_worker/scopes.h"
+
+namespace docker_worker {
+namespace {
+
+constexpr int64_t kShmSize = 1800000000;
+constexpr auto kAttachDrainTimeout = std::chrono::seconds(30);
+
+const char* kCancelMessage =
+    "Task was canceled by another entity. This can happen using a taskcluster client or by "
+    "cancelling a task within Treeherder.";
+const char* kDockerConfigMessage =
+    "Docker configuration could not be created.  This may indicate an authentication error "
+    "when validating scopes necessary for running the task. \n ";
+
+// Seconds as JavaScript prints ms / 1000: "3", "3.5", "3.456".
+std::string FormatSeconds(int64_t ms) {
+  std::string s = std::to_string(ms / 1000);
+  int64_t frac = ms % 1000;
+  if (frac == 0) return s;
+  std::string f = std::to_string(1000 + frac).substr(1);
+  while (!f.empty() && f.back() == '0') f.pop_back();
+  return s + "." + f;
+}
+
+std::string Hostname() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0) return "localhost";
+  return buf;
+}
+
+std::string OrUndefined(const std::string& s) { return s.empty() ? "undefined" : s; }
+
+}  // namespace
+
+TaskRun::TaskRun(Inputs inputs)
+    : in_(std::move(inputs)),
+      log_(in_.clock),
+      ctx_{.config = in_.config,
+           .task = in_.task,
+           .task_id = in_.task_id,
+           .run_id = in_.run_id,
+           .queue = in_.queue,
+           .docker = in_.docker,
+           .log = log_,
+           .clock = in_.clock,
+           .stop = stop_source_.get_token(),
+           .work_dir = in_.work_dir,
+           .backing_log_path = in_.backing_log_path} {}
+
+TaskRun::~TaskRun() = default;
+
+RunResult TaskRun::Run() {
+  started_ = in_.clock.Now();
+  std::error_code ec;
+  std::filesystem::create_directories(in_.work_dir, ec);
+  for (auto& sink : in_.log_sinks) log_.AddSink(sink);
+  auto backing = FileLogSink::Create(in_.backing_log_path);
+  if (backing.ok()) {
+    log_.AddSink(std::shared_ptr<LogSink>(std::move(*backing)));
+  }
+
+  Status status = backing.ok() ? Status::Ok()
+                               : Status::TaskException("internal-error", backing.status().message());
+  if (status.ok()) {
+    auto selected = SelectFeatures(RequestedFeatures(in_.task.payload()), in_.config);
+    if (!selected.ok()) {
+      log_.Error(selected.status().message());
+      status = selected.status();
+    } else {
+      features_ = std::move(*selected);
+      WriteHeader();
+      status = StartFeatures();
+      if (status.ok()) status = ValidatePayload();
+      if (status.ok()) status = PrepareImage();
+      ContainerSpec spec;
+      if (status.ok()) status = BuildContainerSpec(spec);
+      if (status.ok()) status = RunContainer(spec);
+      if (status.ok()) status = FinishFeatures();
+    }
+  }
+  return Conclude(status);
+}
+
+void TaskRun::WriteHeader() {
+  const WorkerConfig& c = in_.config;
+  log_.Info("Task ID: " + in_.task_id);
+  log_.Info("Worker ID: " + c.worker_id);
+  log_.Info("Worker Group: " + c.worker_group);
+  log_.Info("Worker Node Type: " + c.worker_node_type);
+  log_.Info("Worker Pool: " + c.WorkerPool());
+  log_.Info(std::string("Worker Version: ") + DOCKER_WORKER_VERSION);
+  log_.Info("Public IP: " + OrUndefined(c.public_ip));
+  log_.Info("Hostname: " + Hostname());
+  log_.Write("\r\n");
+}
+
+Status TaskRun::StartFeatures() {
+  for (auto& f : features_) {
+    if (Status s = StoppedStatus(); !s.ok()) return s;
+    ++linked_;
+    Status s = f->Link(ctx_);
+    if (!s.ok()) {
+      log_.Error("Task was aborted because states could not be created successfully. Error "
+                 "calling 'link' for " + f->Name() + " : " + s.message());
+      return Status::TaskFailed(s.message());
+    }
+  }
+  for (auto& f : features_) {
+    Status s = f->Start(ctx_);
+    if (!s.ok()) {
+      log_.Error("Task was aborted because states could not be created successfully. Error "
+                 "calling 'created' for " + f->Name() + " : " + s.message());
+      return Status::TaskFailed(s.message());
+    }
+  }
+  return Status::Ok();
+}
+
+Status TaskRun::ValidatePayload() {
+  if (Status s = StoppedStatus(); !s.ok()) return s;
+  const json::Value& raw = in_.task.payload();
+  std::vector<ValidationError> errors = docker_worker::ValidatePayload(raw);
+  if (errors.empty()) {
+    auto expiry = CheckArtifactExpiry(raw, in_.task.expires, "");
+    errors.insert(errors.end(), expiry.begin(), expiry.end());
+  }
+  if (errors.empty()) {
+    auto parsed = ParsePayload(raw);
+    if (!parsed.ok()) errors.push_back({"", parsed.status().message()});
+    else payload_ = std::move(*parsed);
+  }
+  if (!errors.empty()) {
+    std::string text = "`task.payload` format is invalid json schema errors:";
+    for (const auto& e : errors) text += "\n  " + FormatValidationError(e);
+    log_.Error(text);
+    return Status::TaskException("malformed-payload", "task.payload is invalid");
+  }
+  ctx_.payload = &*payload_;
+  return Status::Ok();
+}
+
+Status TaskRun::PrepareImage() {
+  if (Status s = StoppedStatus(); !s.ok()) return s;
+  const ImageSpec& image = payload_->image;
+  Result<std::string> id = Status(Code::kInvalidArgument,
+                                  std::string("images of type \"") + image.KindName() +
+                                      "\" are not supported by this worker yet");
+  if (image.kind == ImageSpec::Kind::kDockerImage) {
+    id = EnsureDockerImage(in_.docker, in_.config, image.name, log_, in_.clock,
+                           stop_source_.get_token());
+  }
+  if (!id.ok()) {
+    if (Status s = StoppedStatus(); !s.ok()) return s;
+    log_.Error("Pulling docker image has failed.");
+    log_.Error("Error: " + id.status().message());
+    return Status::TaskFailed(id.status().message());
+  }
+  ctx_.image_id = *id;
+  return Status::Ok();
+}
+
+Status TaskRun::BuildContainerSpec(ContainerSpec& spec) {
+  if (Status s = StoppedStatus(); !s.ok()) return s;
+  const Payload& p = *payload_;
+  const WorkerConfig& c = in_.config;
+  const std::vector<std::string>& scopes = in_.task.scopes;
+  auto refuse = [&](const std::string& message) {
+    log_.Error(kDockerConfigMessage + message);
+    return Status::TaskFailed(message);
+  };
+
+  for (const auto& f : features_) {
+    for (const auto& alternatives : f->RequiredScopes(ctx_)) {
+      if (!AnyScopeSatisfied(scopes, alternatives)) {
+        return refuse("Insufficient scopes to use '" + f->Name() + "' feature. Try adding " +
+                      alternatives.front() + " to the .scopes array.");
+      }
+    }
+  }
+  if (p.privileged) {
+    if (!c.allow_privileged) {
+      return refuse(
+          "Cannot run task using docker privileged mode.  Worker must be enabled to allow "
+          "running of privileged tasks.");
+    }
+    if (!AnyScopeSatisfied(scopes, {"docker-worker:capability:privileged",
+                                    "docker-worker:capability:privileged:" + c.WorkerPool()})) {
+      return refuse(
+          "Insufficient scopes to run task in privileged mode. Try adding "
+          "docker-worker:capability:privileged to the .scopes array");
+    }
+  }
+  for (const auto& [device, wanted] : p.devices) {
+    if (wanted) return refuse("Device \"" + device + "\" is not supported by this worker yet.");
+  }
+  if (!p.cache.empty()) return refuse("Caches are not supported by this worker yet.");
+  if (!p.encrypted_env.empty()) {
+    return refuse("encryptedEnv is not supported by this worker yet.");
+  }
+
+  // Environment: feature < payload < reserved; a later value replaces an earlier one.
+  std::vector<std::pair<std::string, std::string>> env;
+  std::map<std::string, size_t> index;
+  auto set = [&](const std::string& name, const std::string& value) {
+    auto it = index.find(name);
+    if (it != index.end()) {
+      env[it->second].second = value;
+    } else {
+      index[name] = env.size();
+      env.emplace_back(name, value);
+    }
+  };
+  for (const auto& [k, v] : ctx_.env) set(k, v);
+  for (const auto& [k, v] : p.env) set(k, v);
+  set("TASK_ID", in_.task_id);
+  set("RUN_ID", std::to_string(in_.run_id));
+  set("TASKCLUSTER_WORKER_TYPE", c.worker_type);
+  set("TASKCLUSTER_WORKER_POOL", c.WorkerPool());
+  set("TASKCLUSTER_INSTANCE_TYPE", OrUndefined(c.worker_node_type));
+  set("TASKCLUSTER_WORKER_GROUP", c.worker_group);
+  set("TASKCLUSTER_PUBLIC_IP", OrUndefined(c.public_ip));
+  set("TASKCLUSTER_ROOT_URL", c.root_url);
+  set("TASKCLUSTER_WORKER_LOCATION", OrUndefined(c.worker_location));
+
+  spec.image = ctx_.image_id;
+  spec.cmd = p.command;
+  for (const auto& [k, v] : env) spec.env.push_back(k + "=" + v);
+  spec.labels = {{"docker-worker.managed", "true"},
+                 {"docker-worker.worker-id", c.worker_id},
+                 {"docker-worker.task-id", in_.task_id},
+                 {"docker-worker.run-id", std::to_string(in_.run_id)}};
+  spec.tty = true;
+  spec.privileged = p.privileged;
+  spec.shm_size = kShmSize;
+  spec.extra_hosts = {"localhost.localdomain:127.0.0.1"};
+  spec.binds = ctx_.binds;
+  spec.links = ctx_.links;
+  spec.cap_add = ctx_.cap_add;
+  spec.log_driver = "none";  // the task log is ours; the engine keeps no second copy
+  return Status::Ok();
+}
+
+Status TaskRun::RunContainer(const ContainerSpec& spec) {
+  auto failed_to_start = [&](const std::string& message) {
+    log_.Error("Failure to properly start execution environment.");
+    log_.Error(message);
+    return Status::TaskFailed(message);
+  };
+  if (Status s = StoppedStatus(); !s.ok()) return s;
+  auto created = in_.docker.CreateContainer(spec);
+  if (!created.ok()) return failed_to_start(created.status().message());
+  const std::string id = *created;
+  {
+    std::lock_guard lock(mu_);
+    container_id_ = id;
+  }
+  ctx_.container_id = id;
+  if (Status s = StoppedStatus(); !s.ok()) return s;
+
+  // Attach before start so no output is lost; the stream ends when the container exits.
+  std::stop_source attach_stop;
+  std::promise<bool> attached;
+  std::promise<Status> attach_done;
+  auto attached_future = attached.get_future();
+  auto attach_future = attach_done.get_future();
+  std::thread attach_thread([&] {
+    bool signalled = false;
+    Status s = in_.docker.AttachContainer(
+        id,
+        [&] {
+          signalled = true;
+          attached.set_value(true);
+        },
+        [&](std::string_view bytes) {
+          log_.Write(bytes);
+          return Status::Ok();
+        },
+        attach_stop.get_token());
+    if (!signalled) attached.set_value(false);
+    attach_done.set_value(s);
+  });
+  auto join_attach = [&](bool drain) {
+    if (!drain || attach_future.wait_for(kAttachDrainTimeout) != std::future_status::ready) {
+      attach_stop.request_stop();
+    }
+    attach_thread.join();
+  };
+
+  if (!attached_future.get()) {
+    join_attach(false);
+    return failed_to_start("cannot attach to the container: " + attach_future.get().message());
+  }
+  log_.Info("=== Task Starting ===");
+  Status started = in_.docker.StartContainer(id);
+  if (!started.ok()) {
+    join_attach(false);
+    return failed_to_start(started.message());
+  }
+  if (stop_kind() != StopKind::kNone) (void)in_.docker.KillContainer(id);  // raced with a stop
+
+  std::jthread watchdog([this](std::stop_token stop) {
+    auto deadline = in_.clock.Now() + std::chrono::seconds(payload_->max_run_time);
+    if (in_.clock.SleepUntil(deadline, stop)) OnTimeout();
+  });
+  auto exit_code = in_.docker.WaitContainer(id, std::stop_token());
+  watchdog.request_stop();
+  watchdog.join();
+  join_attach(exit_code.ok());
+  if (!exit_code.ok()) {
+    if (Status s = StoppedStatus(); !s.ok()) return s;
+    log_.Error("Failure while waiting for the task container: " + exit_code.status().message());
+    return Status::TaskException("internal-error", exit_code.status().message());
+  }
+  exit_code_ = *exit_code;
+  container_exited_ = true;
+  log_.Info("=== Task Finished ===");
+  return StoppedStatus();
+}
+
+Status TaskRun::FinishFeatures() {
+  Status first_error;
+  for (auto& f : features_) {
+    if (Status s = StoppedStatus(); !s.ok()) return s;
+    Status s = f->Finish(ctx_);
+    if (!s.ok() && first_error.ok()) first_error = s;
+  }
+  if (!first_error.ok()) {
+    log_.Error(first_error.message());
+    return Status::TaskFailed(first_error.message());
+  }
+  return Status::Ok();
+}
+
+RunResult TaskRun::Conclude(const Status& status) {
+  StopKind stop;
+  std::string reason;
+  {
+    std::lock_guard lock(mu_);
+    concluding_ = true;
+    stop = stop_;
+    reason = abort_reason_;
+  }
+  RunResult result;
+  RunOutcome outcome;
+  if (stop == StopKind::kCanceled) {
+    result.resolution = Resolution::Exception("canceled");
+    result.canceled = outcome.canceled = true;
+  } else if (stop == StopKind::kAborted) {
+    result.resolution = Resolution::Exception(reason);
+    outcome.aborted = true;
+  } else if (stop == StopKind::kTimedOut) {
+    result.resolution = Resolution::Failed();
+    outcome.aborted = true;
+  } else if (!status.ok()) {
+    result.resolution = status.resolution().value_or(Resolution::Failed());
+  } else if (exit_code_ == 0) {
+    result.resolution = Resolution::Completed();
+  } else if (std::find(payload_->retry_exit_codes.begin(), payload_->retry_exit_codes.end(),
+                       exit_code_) != payload_->retry_exit_codes.end()) {
+    result.resolution = Resolution::Exception("intermittent-task");
+  } else {
+    result.resolution = Resolution::Failed();
+  }
+  // The footer's code: the container's when it ran to its end and nothing failed afterwards.
+  bool clean = stop == StopKind::kNone && status.ok() && container_exited_;
+  result.exit_code = clean ? exit_code_ : -1;
+  outcome.resolution = result.resolution;
+  outcome.exit_code = result.exit_code;
+
+  int64_t ms = ToEpochMillis(in_.clock.Now()) - ToEpochMillis(started_);
+  result.duration_seconds = static_cast<double>(ms) / 1000.0;
+  if (!features_.empty()) {
+    log_.Info(std::string(result.resolution.state == RunState::kCompleted ? "Successful"
+                                                                          : "Unsuccessful") +
+              " task run with exit code: " + std::to_string(result.exit_code) +
+              " completed in " + FormatSeconds(ms) + " seconds");
+  }
+  log_.Close();
+
+  for (size_t i = linked_; i-- > 0;) {
+    Status s = features_[i]->Stop(ctx_, outcome);
+    if (!s.ok() && result.resolution.state == RunState::kCompleted) {
+      result.resolution = Resolution::Failed();
+    }
+  }
+  std::string container;
+  {
+    std::lock_guard lock(mu_);
+    container = container_id_;
+  }
+  if (!container.empty()) (void)in_.docker.RemoveContainer(container);
+  std::error_code ec;
+  std::filesystem::remove_all(in_.work_dir, ec);
+  if (!result.canceled) (void)in_.queue.Resolve(result.resolution);
+  return result;
+}
+
+void TaskRun::OnTimeout() {
+  RequestStop(StopKind::kTimedOut, "",
+              "Task timeout after " + std::to_string(payload_->max_run_time) +
+                  " seconds. Force killing container.");
+}
+
+void TaskRun::Abort(const std::string& reason) {
+  RequestStop(StopKind::kAborted, reason, "Task has been aborted prematurely. Reason: " + reason);
+}
+
+void TaskRun::Cancel() { RequestStop(StopKind::kCanceled, "", kCancelMessage); }
+
+void TaskRun::RequestStop(StopKind kind, const std::string& reason, const std::string& log_line) {
+  std::string container;
+  {
+    std::lock_guard lock(mu_);
+    if (concluding_ || stop_ != StopKind::kNone) return;
+    stop_ = kind;
+    abort_reason_ = reason;
+    container = container_id_;
+  }
+  log_.Error(log_line);
+  stop_source_.request_stop();
+  if (!container.empty()) (void)in_.docker.KillContainer(container);
+}
+
+TaskRun::StopKind TaskRun::stop_kind() const {
+  std::lock_guard lock(mu_);
+  return stop_;
+}
+
+Status TaskRun::StoppedStatus() const {
+  return stop_kind() == StopKind::kNone ? Status::Ok() : Status(Code::kCancelled, "run stopped");
+}
+
+}  // namespace docker_worker

@@ -1,0 +1,307 @@
+#include "fakes/fake_docker_engine.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+
+namespace docker_worker::testing {
+namespace {
+
+std::string Basename(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+}  // namespace
+
+void FakeDockerEngine::AddImage(const std::string& name, const std::string& id) {
+  std::lock_guard lock(mu_);
+  images_[name] = id;
+}
+
+void FakeDockerEngine::AddPullable(const std::string& repository_tag) {
+  std::lock_guard lock(mu_);
+  pullable_.insert(repository_tag);
+}
+
+void FakeDockerEngine::AddFile(const std::string& path, const std::string& content) {
+  std::lock_guard lock(mu_);
+  files_[path] = {Node::Type::kFile, content};
+}
+
+void FakeDockerEngine::AddDir(const std::string& path) {
+  std::lock_guard lock(mu_);
+  files_[path] = {Node::Type::kDir, ""};
+}
+
+void FakeDockerEngine::AddSymlink(const std::string& path, const std::string& target) {
+  std::lock_guard lock(mu_);
+  files_[path] = {Node::Type::kSymlink, target};
+}
+
+std::vector<ContainerSpec> FakeDockerEngine::created() const {
+  std::lock_guard lock(mu_);
+  return created_;
+}
+
+std::set<std::string> FakeDockerEngine::live_containers() const {
+  std::lock_guard lock(mu_);
+  std::set<std::string> ids;
+  for (const auto& [id, c] : containers_) ids.insert(id);
+  return ids;
+}
+
+int FakeDockerEngine::kills() const {
+  std::lock_guard lock(mu_);
+  return kills_;
+}
+
+int FakeDockerEngine::pulls() const {
+  std::lock_guard lock(mu_);
+  return pulls_;
+}
+
+void FakeDockerEngine::WaitUntilRunning() {
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, [&] {
+    for (const auto& [id, c] : containers_) {
+      if (c.state == State::kRunning) return true;
+    }
+    return false;
+  });
+}
+
+Result<ImageInfo> FakeDockerEngine::InspectImage(const std::string& name) {
+  std::lock_guard lock(mu_);
+  auto it = images_.find(name);
+  if (it == images_.end() && name.find(':') == std::string::npos) {
+    it = images_.find(name + ":latest");
+  }
+  if (it == images_.end()) return Status(Code::kNotFound, "No such image: " + name);
+  return ImageInfo{it->second, {name}, 1};
+}
+
+Status FakeDockerEngine::PullImage(const std::string& image, const std::string& tag,
+                                   const std::string&,
+                                   const std::function<void(const PullEvent&)>& progress,
+                                   std::stop_token) {
+  std::string ref = image + ":" + tag;
+  {
+    std::lock_guard lock(mu_);
+    ++pulls_;
+    if (!pullable_.count(ref)) return pull_error;
+  }
+  progress({tag, "Pulling from " + image, "", 0, 0});
+  progress({"abc123", "Pull complete", "", 0, 0});
+  AddImage(ref, "sha256:pulled");
+  if (tag == "latest") AddImage(image, "sha256:pulled");
+  return Status::Ok();
+}
+
+Status FakeDockerEngine::RemoveImage(const std::string& name) {
+  std::lock_guard lock(mu_);
+  images_.erase(name);
+  return Status::Ok();
+}
+
+Result<std::string> FakeDockerEngine::CreateContainer(const ContainerSpec& spec) {
+  if (!create_error.ok()) return create_error;
+  Behaviour b = behaviour(spec);
+  std::lock_guard lock(mu_);
+  bool found = false;
+  for (const auto& [name, id] : images_) found = found || id == spec.image || name == spec.image;
+  if (!found) return Status(Code::kNotFound, "No such image: " + spec.image);
+  std::string id = "container" + std::to_string(++next_id_);
+  containers_[id] = Container{spec, b};
+  created_.push_back(spec);
+  return id;
+}
+
+Status FakeDockerEngine::AttachContainer(const std::string& id,
+                                         const std::function<void()>& attached,
+                                         const ByteSink& sink, std::stop_token stop) {
+  {
+    std::lock_guard lock(mu_);
+    if (!containers_.count(id)) return Status(Code::kNotFound, "No such container: " + id);
+  }
+  attached();
+  std::string output;
+  {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, stop, [&] {
+      return !containers_.count(id) || containers_[id].state != State::kCreated;
+    });
+    if (stop.stop_requested()) return Status(Code::kCancelled, "attach cancelled");
+    if (!containers_.count(id)) return Status::Ok();
+    output = containers_[id].behaviour.output;
+  }
+  if (!output.empty()) {
+    if (Status s = sink(output); !s.ok()) return s;
+  }
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, stop,
+           [&] { return !containers_.count(id) || containers_[id].state == State::kExited; });
+  return Status::Ok();
+}
+
+Status FakeDockerEngine::StartContainer(const std::string& id) {
+  if (!start_error.ok()) return start_error;
+  std::lock_guard lock(mu_);
+  auto it = containers_.find(id);
+  if (it == containers_.end()) return Status(Code::kNotFound, "No such container: " + id);
+  Container& c = it->second;
+  c.state = State::kRunning;
+  if (!c.behaviour.run_until_killed) {
+    c.state = State::kExited;
+    c.exit_code = c.behaviour.exit_code;
+  }
+  cv_.notify_all();
+  return Status::Ok();
+}
+
+Result<int64_t> FakeDockerEngine::WaitContainer(const std::string& id, std::stop_token stop) {
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, stop,
+           [&] { return !containers_.count(id) || containers_[id].state == State::kExited; });
+  if (stop.stop_requested()) return Status(Code::kCancelled, "wait cancelled");
+  if (!containers_.count(id)) return Status(Code::kNotFound, "No such container: " + id);
+  return containers_[id].exit_code;
+}
+
+Status FakeDockerEngine::KillContainer(const std::string& id) {
+  std::lock_guard lock(mu_);
+  ++kills_;
+  auto it = containers_.find(id);
+  if (it == containers_.end()) return Status(Code::kNotFound, "No such container: " + id);
+  if (it->second.state == State::kRunning) {
+    it->second.state = State::kExited;
+    it->second.exit_code = 137;
+  }
+  cv_.notify_all();
+  return Status::Ok();
+}
+
+Status FakeDockerEngine::RemoveContainer(const std::string& id) {
+  std::lock_guard lock(mu_);
+  containers_.erase(id);
+  cv_.notify_all();
+  return Status::Ok();
+}
+
+Result<std::vector<ContainerInfo>> FakeDockerEngine::ListContainers(
+    const std::vector<std::string>& labels) {
+  std::lock_guard lock(mu_);
+  std::vector<ContainerInfo> out;
+  for (const auto& [id, c] : containers_) {
+    bool match = true;
+    for (const auto& l : labels) {
+      size_t eq = l.find('=');
+      auto it = c.spec.labels.find(l.substr(0, eq));
+      match = match && it != c.spec.labels.end() &&
+              (eq == std::string::npos || it->second == l.substr(eq + 1));
+    }
+    if (match) out.push_back({id, c.spec.image, "created", c.spec.labels, 0});
+  }
+  return out;
+}
+
+Result<PathStat> FakeDockerEngine::GetArchive(const std::string& id, const std::string& path,
+                                              const ByteSink& sink) {
+  std::map<std::string, Node> entries;  // tar name -> node
+  PathStat stat;
+  {
+    std::lock_guard lock(mu_);
+    if (!containers_.count(id)) return Status(Code::kNotFound, "No such container: " + id);
+    auto root = files_.find(path);
+    if (root == files_.end()) {
+      return Status(Code::kNotFound,
+                    "Could not find the file " + path + " in container " + id);
+    }
+    std::string base = Basename(path);
+    stat.name = base;
+    if (root->second.type == Node::Type::kDir) stat.mode = 1u << 31;
+    if (root->second.type == Node::Type::kSymlink) stat.mode = 1u << 27;
+    entries[base] = root->second;
+    if (root->second.type == Node::Type::kDir) {
+      for (const auto& [p, node] : files_) {
+        if (p.rfind(path + "/", 0) == 0) entries[base + p.substr(path.size())] = node;
+      }
+    }
+  }
+  std::string tar;
+  archive* a = archive_write_new();
+  archive_write_set_format_pax_restricted(a);
+  archive_write_open(
+      a, &tar, nullptr,
+      [](archive*, void* data, const void* buf, size_t n) -> la_ssize_t {
+        static_cast<std::string*>(data)->append(static_cast<const char*>(buf), n);
+        return static_cast<la_ssize_t>(n);
+      },
+      nullptr);
+  for (const auto& [name, node] : entries) {  // std::map order: parents before children
+    archive_entry* e = archive_entry_new();
+    archive_entry_set_pathname(e, name.c_str());
+    archive_entry_set_perm(e, 0644);
+    if (node.type == Node::Type::kDir) {
+      archive_entry_set_filetype(e, AE_IFDIR);
+      archive_entry_set_perm(e, 0755);
+    } else if (node.type == Node::Type::kSymlink) {
+      archive_entry_set_filetype(e, AE_IFLNK);
+      archive_entry_set_symlink(e, node.content.c_str());
+    } else {
+      archive_entry_set_filetype(e, AE_IFREG);
+      archive_entry_set_size(e, static_cast<la_int64_t>(node.content.size()));
+    }
+    archive_write_header(a, e);
+    if (node.type == Node::Type::kFile) {
+      archive_write_data(a, node.content.data(), node.content.size());
+    }
+    archive_entry_free(e);
+  }
+  archive_write_close(a);
+  archive_write_free(a);
+  if (Status s = sink(tar); !s.ok()) return s;
+  return stat;
+}
+
+Result<std::string> FakeDockerEngine::CreateNetwork(
+    const std::string& name, const std::map<std::string, std::string>& labels) {
+  std::lock_guard lock(mu_);
+  std::string id = "network" + std::to_string(++next_id_);
+  networks_[id] = {id, name, labels};
+  return id;
+}
+
+Status FakeDockerEngine::RemoveNetwork(const std::string& id) {
+  std::lock_guard lock(mu_);
+  networks_.erase(id);
+  return Status::Ok();
+}
+
+Result<std::vector<NetworkInfo>> FakeDockerEngine::ListNetworks(const std::vector<std::string>&) {
+  std::lock_guard lock(mu_);
+  std::vector<NetworkInfo> out;
+  for (const auto& [id, n] : networks_) out.push_back(n);
+  return out;
+}
+
+Result<VolumeInfo> FakeDockerEngine::CreateVolume(
+    const std::string& name, const std::map<std::string, std::string>& labels) {
+  std::lock_guard lock(mu_);
+  volumes_[name] = {name, "/fake/volumes/" + name, labels};
+  return volumes_[name];
+}
+
+Status FakeDockerEngine::RemoveVolume(const std::string& name) {
+  std::lock_guard lock(mu_);
+  volumes_.erase(name);
+  return Status::Ok();
+}
+
+Result<std::vector<VolumeInfo>> FakeDockerEngine::ListVolumes(const std::vector<std::string>&) {
+  std::lock_guard lock(mu_);
+  std::vector<VolumeInfo> out;
+  for (const auto& [name, v] : volumes_) out.push_back(v);
+  return out;
+}
+
+}  // namespace docker_worker::testing

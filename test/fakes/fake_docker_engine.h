@@ -1,0 +1,108 @@
+// An in-memory DockerEngine for unit tests of logic (never instead of the real engine).
+//
+// Images: AddImage(name) makes a name inspectable; PullImage succeeds for names registered with
+// AddPullable and fails with `pull_error` otherwise. Containers: CreateContainer records the
+// spec and asks `behaviour` what the container will do. A started container writes its output
+// to attached readers and exits at once with its exit code, or (run_until_killed) waits for
+// KillContainer, which makes it exit with 137. Files: AddFile/AddDir/AddSymlink describe one
+// filesystem shared by every container, served as tar by GetArchive. Thread-safe.
+#pragma once
+
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "docker_worker/docker_engine.h"
+
+namespace docker_worker::testing {
+
+class FakeDockerEngine final : public DockerEngine {
+ public:
+  struct Behaviour {
+    std::string output;
+    int64_t exit_code = 0;
+    bool run_until_killed = false;
+  };
+
+  std::function<Behaviour(const ContainerSpec&)> behaviour = [](const ContainerSpec&) {
+    return Behaviour{};
+  };
+  Status ping_status;
+  Status pull_error = Status(Code::kNotFound, "manifest unknown");
+  Status create_error;
+  Status start_error;
+
+  void AddImage(const std::string& name, const std::string& id = "sha256:fake");
+  void AddPullable(const std::string& repository_tag);
+  void AddFile(const std::string& path, const std::string& content);
+  void AddDir(const std::string& path);
+  void AddSymlink(const std::string& path, const std::string& target);
+
+  // Observations.
+  std::vector<ContainerSpec> created() const;
+  std::set<std::string> live_containers() const;  // created and not removed
+  int kills() const;
+  int pulls() const;
+  // Blocks until some container is running.
+  void WaitUntilRunning();
+
+  std::string Endpoint() const override { return "fake://engine"; }
+  Status Ping() override { return ping_status; }
+  Result<ImageInfo> InspectImage(const std::string& name) override;
+  Status PullImage(const std::string& image, const std::string& tag,
+                   const std::string& registry_auth,
+                   const std::function<void(const PullEvent&)>& progress,
+                   std::stop_token stop) override;
+  Status RemoveImage(const std::string& name) override;
+  Result<std::string> CreateContainer(const ContainerSpec& spec) override;
+  Status AttachContainer(const std::string& id, const std::function<void()>& attached,
+                         const ByteSink& sink, std::stop_token stop) override;
+  Status StartContainer(const std::string& id) override;
+  Result<int64_t> WaitContainer(const std::string& id, std::stop_token stop) override;
+  Status KillContainer(const std::string& id) override;
+  Status RemoveContainer(const std::string& id) override;
+  Result<std::vector<ContainerInfo>> ListContainers(
+      const std::vector<std::string>& labels) override;
+  Result<PathStat> GetArchive(const std::string& id, const std::string& path,
+                              const ByteSink& sink) override;
+  Result<std::string> CreateNetwork(const std::string& name,
+                                    const std::map<std::string, std::string>& labels) override;
+  Status RemoveNetwork(const std::string& id) override;
+  Result<std::vector<NetworkInfo>> ListNetworks(const std::vector<std::string>& labels) override;
+  Result<VolumeInfo> CreateVolume(const std::string& name,
+                                  const std::map<std::string, std::string>& labels) override;
+  Status RemoveVolume(const std::string& name) override;
+  Result<std::vector<VolumeInfo>> ListVolumes(const std::vector<std::string>& labels) override;
+
+ private:
+  enum class State { kCreated, kRunning, kExited };
+  struct Container {
+    ContainerSpec spec;
+    Behaviour behaviour;
+    State state = State::kCreated;
+    int64_t exit_code = 0;
+  };
+  struct Node {
+    enum class Type { kFile, kDir, kSymlink } type;
+    std::string content;  // file content or symlink target
+  };
+
+  mutable std::mutex mu_;
+  std::condition_variable_any cv_;
+  std::map<std::string, std::string> images_;
+  std::set<std::string> pullable_;
+  std::map<std::string, Container> containers_;
+  std::vector<ContainerSpec> created_;
+  std::map<std::string, Node> files_;
+  std::map<std::string, NetworkInfo> networks_;
+  std::map<std::string, VolumeInfo> volumes_;
+  int next_id_ = 0;
+  int kills_ = 0;
+  int pulls_ = 0;
+};
+
+}  // namespace docker_worker::testing

@@ -1,0 +1,465 @@
+// TaskRun on the fakes: every resolution path, the log lines, what the container gets.
+#include "docker_worker/task_run.h"
+
+#include <catch2/catch.hpp>
+
+#include <thread>
+
+#include "fakes/fake_docker_engine.h"
+#include "fakes/fake_run_queue.h"
+#include "fakes/manual_clock.h"
+#include "docker_worker/time_format.h"
+#include "fakes/temp_dir.h"
+
+namespace docker_worker {
+namespace {
+
+using testing::FakeDockerEngine;
+using testing::FakeRunQueue;
+using testing::ManualClock;
+using testing::TempDir;
+
+class StringSink final : public LogSink {
+ public:
+  bool Write(std::string_view bytes) override {
+    std::lock_guard lock(mu_);
+    text_.append(bytes);
+    return true;
+  }
+  std::string text() const {
+    std::lock_guard lock(mu_);
+    return text_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::string text_;
+};
+
+struct Harness {
+  WorkerConfig config = WorkerConfig::Defaults();
+  FakeDockerEngine docker;
+  FakeRunQueue queue;
+  ManualClock clock;
+  TempDir dir;
+  std::shared_ptr<StringSink> sink = std::make_shared<StringSink>();
+  std::unique_ptr<TaskRun> run;
+
+  Harness() {
+    docker.AddImage("busybox:latest", "sha256:busybox");
+    config.worker_id = "worker-1";
+  }
+
+  // `payload` is JSON text of the payload; `extra` adds members to the task definition.
+  TaskRun& Make(const std::string& payload, const std::string& extra = "") {
+    std::string task = "{\"provisionerId\": \"prov\", \"workerType\": \"wt\", "
+                       "\"expires\": \"2030-01-01T00:00:00.000Z\", " +
+                       (extra.empty() ? "" : extra + ", ") + "\"payload\": " + payload + "}";
+    auto doc = json::Parse(task);
+    REQUIRE(doc.ok());
+    auto def = TaskDefinition::FromJson(std::move(*doc), {"prov", "wt", clock.Now()});
+    REQUIRE(def.ok());
+    config.provisioner_id = "prov";
+    config.worker_type = "wt";
+    run = std::make_unique<TaskRun>(TaskRun::Inputs{
+        .config = config,
+        .task = std::move(*def),
+        .task_id = "dSlITZ4yQgmvxxAi4A8fHQ",
+        .run_id = 0,
+        .queue = queue,
+        .docker = docker,
+        .clock = clock,
+        .work_dir = dir / "work",
+        .backing_log_path = dir / "live_backing.log",
+        .log_sinks = {sink},
+    });
+    return *run;
+  }
+
+  RunResult Run(const std::string& payload, const std::string& extra = "") {
+    return Make(payload, extra).Run();
+  }
+  std::string log() const { return sink->text(); }
+};
+
+// SHA-256 of "xfoo\n" and "bar\n", as in upstream's chain-of-trust test.
+const char* kXfooSha = "cebff86446aff2b1039749f09ef2922f9ad4f35ea2576a84e206708d8e8bf7b4";
+const char* kBarSha = "7d865e959b2466918c9863afca942d0fb89d7c9ac0c99bafc3749504ded97730";
+
+const char* kSimple = R"({"image": "busybox:latest", "command": ["true"], "maxRunTime": 60})";
+
+TEST_CASE("a task that exits 0 completes, with header, footer and backing log", "[unit]") {
+  Harness h;
+  h.docker.behaviour = [](const ContainerSpec&) {
+    return FakeDockerEngine::Behaviour{"hello\r\n", 0, false};
+  };
+  RunResult r = h.Run(kSimple);
+  CHECK(r.resolution == Resolution::Completed());
+  CHECK(r.exit_code == 0);
+  REQUIRE(h.queue.resolution());
+  CHECK(*h.queue.resolution() == Resolution::Completed());
+  std::string log = h.log();
+  CHECK(log.find("] Task ID: dSlITZ4yQgmvxxAi4A8fHQ\n") != std::string::npos);
+  CHECK(log.find("] Worker ID: worker-1\n") != std::string::npos);
+  CHECK(log.find("] Worker Pool: prov/wt\n") != std::string::npos);
+  CHECK(log.find("] === Task Starting ===\nhello\r\n") != std::string::npos);
+  CHECK(log.find("] === Task Finished ===\n") != std::string::npos);
+  CHECK(log.find("] Successful task run with exit code: 0 completed in ") != std::string::npos);
+  // Header order as upstream.
+  CHECK(log.find("Task ID:") < log.find("Worker ID:"));
+  CHECK(log.find("Worker Group:") < log.find("Worker Node Type:"));
+  CHECK(log.find("Worker Pool:") < log.find("Worker Version:"));
+  CHECK(log.find("Public IP:") < log.find("Hostname:"));
+  // The backing log is uploaded and has exactly what the terminal got.
+  auto arts = h.queue.artifacts();
+  REQUIRE(arts.count("public/logs/live_backing.log"));
+  CHECK(arts["public/logs/live_backing.log"].content == log);
+  CHECK(arts["public/logs/live_backing.log"].artifact.content_type == "text/plain; charset=utf-8");
+  CHECK(h.docker.live_containers().empty());
+}
+
+TEST_CASE("timestamps in log lines come from the clock", "[unit]") {
+  Harness h;
+  h.Run(kSimple);
+  CHECK(h.log().rfind("[taskcluster 2026-01-01 00:00:00.000Z] Task ID: ", 0) == 0);
+}
+
+TEST_CASE("a non-zero exit fails the task", "[unit]") {
+  Harness h;
+  h.docker.behaviour = [](const ContainerSpec&) { return FakeDockerEngine::Behaviour{"", 5}; };
+  RunResult r = h.Run(kSimple);
+  CHECK(r.resolution == Resolution::Failed());
+  CHECK(r.exit_code == 5);
+  CHECK(h.log().find("Unsuccessful task run with exit code: 5 completed in") != std::string::npos);
+}
+
+TEST_CASE("an exit code listed in onExitStatus.retry is an intermittent-task exception", "[unit]") {
+  Harness h;
+  h.docker.behaviour = [](const ContainerSpec&) { return FakeDockerEngine::Behaviour{"", 36}; };
+  RunResult r = h.Run(
+      R"({"image": "busybox:latest", "maxRunTime": 60, "onExitStatus": {"retry": [36]}})");
+  CHECK(r.resolution == Resolution::Exception("intermittent-task"));
+  SECTION("") {}
+  Harness h2;
+  h2.docker.behaviour = [](const ContainerSpec&) { return FakeDockerEngine::Behaviour{"", 37}; };
+  CHECK(h2.Run(R"({"image": "busybox:latest", "maxRunTime": 60, "onExitStatus": {"retry": [36]}})")
+            .resolution == Resolution::Failed());
+}
+
+TEST_CASE("a malformed payload is an exception with every error in the log", "[unit]") {
+  Harness h;
+  RunResult r = h.Run(R"({"image": "busybox:latest", "maxRunTime": "60", "cmd": ["x"]})");
+  CHECK(r.resolution == Resolution::Exception("malformed-payload"));
+  std::string log = h.log();
+  CHECK(log.find("[taskcluster:error] `task.payload` format is invalid json schema errors:") !=
+        std::string::npos);
+  CHECK(log.find("/maxRunTime") != std::string::npos);
+  CHECK(log.find("/cmd") != std::string::npos);
+  CHECK(h.docker.created().empty());
+  // The log is still uploaded, with the errors in it.
+  auto arts = h.queue.artifacts();
+  REQUIRE(arts.count("public/logs/live_backing.log"));
+  CHECK(arts["public/logs/live_backing.log"].content.find("/maxRunTime") != std::string::npos);
+}
+
+TEST_CASE("an artifact expiring after the task is a malformed payload", "[unit]") {
+  Harness h;
+  RunResult r = h.Run(R"({"image": "busybox:latest", "maxRunTime": 60, "artifacts": {
+      "public/a": {"type": "file", "path": "/a", "expires": "2031-01-01T00:00:00.000Z"}}})");
+  CHECK(r.resolution == Resolution::Exception("malformed-payload"));
+  CHECK(h.log().find("/artifacts/public~1a/expires") != std::string::npos);
+}
+
+TEST_CASE("an unknown feature fails before anything starts", "[unit]") {
+  Harness h;
+  RunResult r = h.Run(R"({"image": "busybox:latest", "maxRunTime": 60,
+                          "features": {"bufferLog": true}})");
+  CHECK(r.resolution == Resolution::Failed());
+  CHECK(h.log().find("bufferLog is not part of valid features") != std::string::npos);
+  CHECK(h.queue.artifacts().empty());
+  CHECK(h.docker.created().empty());
+}
+
+TEST_CASE("a known feature this worker does not offer fails", "[unit]") {
+  Harness h;
+  RunResult r = h.Run(R"({"image": "busybox:latest", "maxRunTime": 60,
+                          "features": {"dind": true}})");
+  CHECK(r.resolution == Resolution::Failed());
+  CHECK(h.log().find("dind is not enabled on this worker") != std::string::npos);
+  SECTION("") {}
+  Harness h2;
+  h2.config.features["artifacts"] = false;
+  CHECK(h2.Run(kSimple).resolution == Resolution::Failed());
+  CHECK(h2.log().find("artifacts is not enabled on this worker") != std::string::npos);
+}
+
+TEST_CASE("disabling a default feature in the payload is allowed", "[unit]") {
+  Harness h;
+  RunResult r = h.Run(R"({"image": "busybox:latest", "maxRunTime": 60,
+                          "features": {"localLiveLog": false}})");
+  CHECK(r.resolution == Resolution::Completed());
+  CHECK(h.queue.artifacts().empty());  // no log artifacts without localLiveLog
+}
+
+TEST_CASE("a missing image that cannot be pulled fails with upstream's message", "[unit]") {
+  Harness h;
+  RunResult r = h.Run(R"({"image": "nothere:1.0", "maxRunTime": 60})");
+  CHECK(r.resolution == Resolution::Failed());
+  CHECK(h.log().find("[taskcluster:error] Pulling docker image has failed.") != std::string::npos);
+  CHECK(h.log().find("[taskcluster:error] Error: manifest unknown") != std::string::npos);
+  CHECK(h.docker.pulls() == 1);  // not-found class errors are not retried
+}
+
+TEST_CASE("a missing image is pulled, with progress in the log", "[unit]") {
+  Harness h;
+  h.docker.AddPullable("team/app:2.0");
+  RunResult r = h.Run(R"({"image": {"type": "docker-image", "name": "team/app:2.0"},
+                          "maxRunTime": 60})");
+  CHECK(r.resolution == Resolution::Completed());
+  CHECK(h.log().find("Pull complete") != std::string::npos);
+}
+
+TEST_CASE("transient pull errors are retried with backoff on the clock", "[unit]") {
+  Harness h;
+  h.config.pull_max_attempts = 3;
+  h.docker.pull_error = Status(Code::kInternal, "connection reset by peer");
+  auto& run = h.Make(R"({"image": "flaky:1", "maxRunTime": 60})");
+  std::thread t([&] { run.Run(); });
+  for (int i = 1; i <= 2; ++i) {
+    h.clock.WaitForSleepCalls(i);
+    h.clock.Advance(std::chrono::minutes(5));
+  }
+  t.join();
+  CHECK(h.docker.pulls() == 3);
+  CHECK(h.queue.resolution() == Resolution::Failed());
+}
+
+TEST_CASE("other image types are refused clearly", "[unit]") {
+  Harness h;
+  RunResult r = h.Run(R"({"image": {"type": "task-image", "taskId": "x", "path": "public/i.tar"},
+                          "maxRunTime": 60})");
+  CHECK(r.resolution == Resolution::Failed());
+  CHECK(h.log().find("\"task-image\" are not supported") != std::string::npos);
+}
+
+TEST_CASE("a container that cannot be created or started fails the task", "[unit]") {
+  Harness h;
+  h.docker.create_error = Status(Code::kInternal, "no space left");
+  CHECK(h.Run(kSimple).resolution == Resolution::Failed());
+  CHECK(h.log().find("[taskcluster:error] Failure to properly start execution environment.") !=
+        std::string::npos);
+  CHECK(h.log().find("Unsuccessful task run with exit code: -1") != std::string::npos);
+  SECTION("") {}
+  Harness h2;
+  h2.docker.start_error = Status(Code::kInternal, "exec format error");
+  CHECK(h2.Run(kSimple).resolution == Resolution::Failed());
+  CHECK(h2.log().find("exec format error") != std::string::npos);
+  CHECK(h2.docker.live_containers().empty());
+}
+
+TEST_CASE("maxRunTime kills the container and fails the task", "[unit]") {
+  Harness h;
+  h.docker.behaviour = [](const ContainerSpec&) {
+    return FakeDockerEngine::Behaviour{"working\r\n", 0, true};
+  };
+  h.docker.AddFile("/out.txt", "never uploaded");
+  auto& run = h.Make(R"({"image": "busybox:latest", "maxRunTime": 30,
+      "artifacts": {"public/out.txt": {"type": "file", "path": "/out.txt"}}})");
+  RunResult r;
+  std::thread t([&] { r = run.Run(); });
+  h.docker.WaitUntilRunning();
+  h.clock.WaitForSleepCalls(1);
+  h.clock.Advance(std::chrono::seconds(29));
+  CHECK(h.docker.kills() == 0);
+  h.clock.Advance(std::chrono::seconds(1));
+  t.join();
+  CHECK(r.resolution == Resolution::Failed());
+  CHECK(r.exit_code == -1);
+  std::string log = h.log();
+  CHECK(log.find("[taskcluster:error] Task timeout after 30 seconds. Force killing container.") !=
+        std::string::npos);
+  CHECK(log.find("Unsuccessful task run with exit code: -1 completed in 30 seconds") !=
+        std::string::npos);
+  CHECK(h.queue.artifacts().count("public/out.txt") == 0);  // no artifacts after an abort
+  CHECK(h.queue.artifacts().count("public/logs/live_backing.log") == 1);
+  CHECK(h.docker.live_containers().empty());
+}
+
+TEST_CASE("abort (worker shutdown) kills the task and uploads the log", "[unit]") {
+  Harness h;
+  h.docker.behaviour = [](const ContainerSpec&) {
+    return FakeDockerEngine::Behaviour{"", 0, true};
+  };
+  auto& run = h.Make(kSimple);
+  RunResult r;
+  std::thread t([&] { r = run.Run(); });
+  h.docker.WaitUntilRunning();
+  run.Abort("worker-shutdown");
+  t.join();
+  CHECK(r.resolution == Resolution::Exception("worker-shutdown"));
+  CHECK(*h.queue.resolution() == Resolution::Exception("worker-shutdown"));
+  auto arts = h.queue.artifacts();
+  REQUIRE(arts.count("public/logs/live_backing.log"));
+  CHECK(arts["public/logs/live_backing.log"].content.find(
+            "Task has been aborted prematurely. Reason: worker-shutdown") != std::string::npos);
+  CHECK(h.docker.live_containers().empty());
+}
+
+TEST_CASE("cancel stops the task, uploads nothing and does not resolve", "[unit]") {
+  Harness h;
+  h.docker.behaviour = [](const ContainerSpec&) {
+    return FakeDockerEngine::Behaviour{"", 0, true};
+  };
+  auto& run = h.Make(kSimple);
+  RunResult r;
+  std::thread t([&] { r = run.Run(); });
+  h.docker.WaitUntilRunning();
+  run.Cancel();
+  t.join();
+  CHECK(r.canceled);
+  CHECK(h.queue.resolves() == 0);
+  CHECK(h.queue.artifacts().empty());
+  CHECK(h.log().find("Task was canceled by another entity.") != std::string::npos);
+  CHECK(h.docker.live_containers().empty());
+}
+
+TEST_CASE("abort before the container exists ends the run at the next step", "[unit]") {
+  Harness h;
+  auto& run = h.Make(kSimple);
+  run.Abort("worker-shutdown");
+  RunResult r = run.Run();
+  CHECK(r.resolution == Resolution::Exception("worker-shutdown"));
+  CHECK(h.docker.created().empty());
+}
+
+TEST_CASE("privileged needs the worker's permission and the task's scope", "[unit]") {
+  const char* payload =
+      R"({"image": "busybox:latest", "maxRunTime": 60, "capabilities": {"privileged": true}})";
+  const char* scope = R"("scopes": ["docker-worker:capability:privileged"])";
+  const char* pool_scope = R"("scopes": ["docker-worker:capability:privileged:prov/wt"])";
+  for (bool allowed : {false, true}) {
+    for (int scopes : {0, 1, 2}) {
+      Harness h;
+      h.config.allow_privileged = allowed;
+      RunResult r = h.Run(payload, scopes == 0 ? "" : scopes == 1 ? scope : pool_scope);
+      INFO("allowed=" << allowed << " scopes=" << scopes);
+      if (allowed && scopes != 0) {
+        CHECK(r.resolution == Resolution::Completed());
+        REQUIRE(h.docker.created().size() == 1);
+        CHECK(h.docker.created()[0].privileged);
+      } else {
+        CHECK(r.resolution == Resolution::Failed());
+        CHECK(h.docker.created().empty());
+        CHECK(h.log().find("Docker configuration could not be created.") != std::string::npos);
+        CHECK(h.log().find(allowed ? "Insufficient scopes to run task in privileged mode"
+                                   : "Worker must be enabled to allow running of privileged") !=
+              std::string::npos);
+      }
+    }
+  }
+  Harness h;  // a task that does not ask is never privileged, whatever it holds
+  h.config.allow_privileged = true;
+  h.Run(kSimple, scope);
+  CHECK_FALSE(h.docker.created()[0].privileged);
+}
+
+TEST_CASE("the container gets command, env with reserved variables winning, labels", "[unit]") {
+  Harness h;
+  h.config.root_url = "https://tc.example.com";
+  h.Run(R"({"image": "busybox:latest", "maxRunTime": 60, "command": ["sh", "-c", "env"],
+            "env": {"FOO": "bar", "TASK_ID": "forged", "RUN_ID": "9",
+                    "TASKCLUSTER_WORKER_TYPE": "forged"}})");
+  REQUIRE(h.docker.created().size() == 1);
+  const auto created = h.docker.created();
+  const ContainerSpec& spec = created[0];
+  CHECK(spec.cmd == std::vector<std::string>{"sh", "-c", "env"});
+  CHECK(spec.tty);
+  CHECK(spec.image == "sha256:busybox");
+  CHECK(spec.shm_size == 1800000000);
+  CHECK(spec.extra_hosts == std::vector<std::string>{"localhost.localdomain:127.0.0.1"});
+  auto has = [&](const std::string& kv) {
+    return std::find(spec.env.begin(), spec.env.end(), kv) != spec.env.end();
+  };
+  CHECK(has("FOO=bar"));
+  CHECK(has("TASK_ID=dSlITZ4yQgmvxxAi4A8fHQ"));
+  CHECK(has("RUN_ID=0"));
+  CHECK(has("TASKCLUSTER_WORKER_TYPE=wt"));
+  CHECK(has("TASKCLUSTER_WORKER_POOL=prov/wt"));
+  CHECK(has("TASKCLUSTER_ROOT_URL=https://tc.example.com"));
+  CHECK(has("TASKCLUSTER_WORKER_LOCATION=undefined"));
+  CHECK_FALSE(has("TASK_ID=forged"));
+  CHECK_FALSE(has("RUN_ID=9"));
+  int task_ids = 0;
+  for (const auto& e : spec.env) task_ids += e.rfind("TASK_ID=", 0) == 0;
+  CHECK(task_ids == 1);
+  CHECK(spec.labels.at("docker-worker.task-id") == "dSlITZ4yQgmvxxAi4A8fHQ");
+  CHECK(spec.labels.at("docker-worker.worker-id") == "worker-1");
+}
+
+TEST_CASE("file and directory artifacts are uploaded with hashes and content types", "[unit]") {
+  Harness h;
+  h.docker.AddFile("/out/xfoo.txt", "xfoo\n");
+  h.docker.AddDir("/out/dir");
+  h.docker.AddFile("/out/dir/wow/bar.html", "bar\n");
+  h.docker.AddDir("/out/dir/wow");
+  h.docker.AddSymlink("/out/dir/escape", "/etc/passwd");
+  RunResult r = h.Run(R"({"image": "busybox:latest", "maxRunTime": 60, "artifacts": {
+      "public/xfoo.txt": {"type": "file", "path": "/out/xfoo.txt"},
+      "public/dir/": {"type": "directory", "path": "/out/dir",
+                      "expires": "2029-01-01T00:00:00.000Z"}}})");
+  CHECK(r.resolution == Resolution::Completed());
+  auto arts = h.queue.artifacts();
+  REQUIRE(arts.count("public/xfoo.txt"));
+  CHECK(arts["public/xfoo.txt"].content == "xfoo\n");
+  CHECK(arts["public/xfoo.txt"].artifact.sha256 == kXfooSha);
+  CHECK(arts["public/xfoo.txt"].artifact.content_type == "text/plain");
+  CHECK(arts["public/xfoo.txt"].artifact.expires == arts["public/logs/live_backing.log"].artifact.expires);
+  REQUIRE(arts.count("public/dir/wow/bar.html"));  // trailing "/" of the name stripped
+  CHECK(arts["public/dir/wow/bar.html"].content == "bar\n");
+  CHECK(arts["public/dir/wow/bar.html"].artifact.sha256 == kBarSha);
+  CHECK(arts["public/dir/wow/bar.html"].artifact.content_type == "text/html");
+  CHECK(FormatIso(arts["public/dir/wow/bar.html"].artifact.expires) == "2029-01-01T00:00:00.000Z");
+  CHECK(arts.count("public/dir/escape") == 0);  // symlinks are never followed or uploaded
+}
+
+TEST_CASE("missing and mistyped artifacts become error artifacts; the task goes on", "[unit]") {
+  Harness h;
+  h.docker.AddFile("/file.txt", "x");
+  h.docker.AddSymlink("/link.txt", "/etc/passwd");
+  RunResult r = h.Run(R"({"image": "busybox:latest", "maxRunTime": 60, "artifacts": {
+      "public/missing": {"type": "file", "path": "/nope"},
+      "public/notadir": {"type": "directory", "path": "/file.txt"},
+      "public/link": {"type": "file", "path": "/link.txt"}}})");
+  CHECK(r.resolution == Resolution::Completed());
+  auto arts = h.queue.artifacts();
+  CHECK(arts["public/missing"].artifact.kind == Artifact::Kind::kError);
+  CHECK(arts["public/missing"].artifact.reason == "file-missing-on-worker");
+  CHECK(arts["public/notadir"].artifact.reason == "invalid-resource-on-worker");
+  CHECK(arts["public/link"].artifact.reason == "invalid-resource-on-worker");
+  std::string log = h.log();
+  CHECK(log.find("Artifact \"public/missing\" not found at \"/nope\"") != std::string::npos);
+  CHECK(log.find("Error uploading \"public/notadir\". Expected artifact to be a \"directory\" "
+                 "but was \"file\"") != std::string::npos);
+  CHECK(log.find("Expected artifact to be a \"file\" but was \"symlink\"") != std::string::npos);
+}
+
+TEST_CASE("an artifact upload failure fails a successful task", "[unit]") {
+  Harness h;
+  h.docker.AddFile("/a.txt", "a");
+  h.queue.fail_names = {"public/a.txt"};
+  RunResult r = h.Run(R"({"image": "busybox:latest", "maxRunTime": 60, "artifacts": {
+      "public/a.txt": {"type": "file", "path": "/a.txt"}}})");
+  CHECK(r.resolution == Resolution::Failed());
+  CHECK(r.exit_code == -1);
+  CHECK(h.log().find("Error uploading \"public/a.txt\" artifact. upload refused") !=
+        std::string::npos);
+}
+
+TEST_CASE("a custom log name moves the backing log", "[unit]") {
+  Harness h;
+  h.Run(R"({"image": "busybox:latest", "maxRunTime": 60, "log": "apple/banana.log.txt"})");
+  CHECK(h.queue.artifacts().count("apple/banana.log_backing.txt") == 1);
+}
+
+}  // namespace
+}  // namespace docker_worker
