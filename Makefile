@@ -8,10 +8,8 @@ CMAKE_FLAGS ?=
 
 all: build
 
-$(BUILD)/build.ninja:
-	cmake -S . -B $(BUILD) -G Ninja -DWERROR=$(if $(filter 1,$(WERROR)),ON,OFF) $(CMAKE_FLAGS)
-
-build: $(BUILD)/build.ninja
+build:
+	@cmake -S . -B $(BUILD) -G Ninja -DWERROR=$(if $(filter 1,$(WERROR)),ON,OFF) $(CMAKE_FLAGS) >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
 
 setup:

@@ -50,17 +50,8 @@ std::string OrUndefined(const std::string& s) { return s.empty() ? "undefined" :
 TaskRun::TaskRun(Inputs inputs)
     : in_(std::move(inputs)),
       log_(in_.clock),
-      ctx_{.config = in_.config,
-           .task = in_.task,
-           .task_id = in_.task_id,
-           .run_id = in_.run_id,
-           .queue = in_.queue,
-           .docker = in_.docker,
-           .log = log_,
-           .clock = in_.clock,
-           .stop = stop_source_.get_token(),
-           .work_dir = in_.work_dir,
-           .backing_log_path = in_.backing_log_path} {}
+      ctx_(in_.config, in_.task, in_.task_id, in_.run_id, in_.queue, in_.docker, log_, in_.clock,
+           stop_source_.get_token(), in_.work_dir, in_.backing_log_path) {}
 
 TaskRun::~TaskRun() = default;
 

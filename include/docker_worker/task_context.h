@@ -23,6 +23,21 @@
 namespace docker_worker {
 
 struct TaskContext {
+  TaskContext(const WorkerConfig& config, const TaskDefinition& task, std::string task_id,
+              int run_id, RunQueue& queue, DockerEngine& docker, TaskLog& log, Clock& clock,
+              std::stop_token stop, std::string work_dir, std::string backing_log_path)
+      : config(config),
+        task(task),
+        task_id(std::move(task_id)),
+        run_id(run_id),
+        queue(queue),
+        docker(docker),
+        log(log),
+        clock(clock),
+        stop(std::move(stop)),
+        work_dir(std::move(work_dir)),
+        backing_log_path(std::move(backing_log_path)) {}
+
   const WorkerConfig& config;
   const TaskDefinition& task;
   std::string task_id;
