@@ -208,11 +208,11 @@ TEST_CASE("run: an image that cannot be pulled fails after the configured retrie
 
 TEST_CASE("run: a 200 MB log streams through with bounded memory", "[integration]") {
   auto r = RunPayload(R"({"image": "taskenv/busybox:latest", "maxRunTime": 300,
-      "command": ["sh", "-c", "yes 0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijkl | head -c 200000000"]})",
+      "command": ["sh", "-c", "head -c 200000000 /dev/zero"]})",
                       {}, {}, /*discard_stdout=*/true);
   CHECK(r->process.exit_code == 0);
   auto size = std::filesystem::file_size(r->out() + "/logs/live_backing.log");
-  CHECK(size > 200000000);  // TTY turns each \n into \r\n
+  CHECK(size >= 200000000);
   INFO("peak RSS of docker-worker run: " << r->process.max_rss_kb << " KiB");
   CHECK(r->process.max_rss_kb < 32 * 1024);
 }
