@@ -397,6 +397,7 @@ RunResult TaskRun::Conclude(const Status& status) {
   if (!container.empty()) (void)in_.docker.RemoveContainer(container);
   std::error_code ec;
   std::filesystem::remove_all(in_.work_dir, ec);
+  if (in_.before_resolve) in_.before_resolve();
   if (!result.canceled) (void)in_.queue.Resolve(result.resolution);
   return result;
 }

@@ -12,6 +12,7 @@
 // path. Calls after the run began concluding are ignored.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -50,6 +51,9 @@ class TaskRun {
     std::string work_dir;          // scratch folder: created by Run, removed afterwards
     std::string backing_log_path;  // the raw task log is written here (kept)
     std::vector<std::shared_ptr<LogSink>> log_sinks;  // e.g. the terminal
+    // Called once, after the features stopped and right before the resolution is reported
+    // (the daemon stops reclaiming there). May be empty.
+    std::function<void()> before_resolve;
   };
 
   explicit TaskRun(Inputs inputs);

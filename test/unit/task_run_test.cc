@@ -72,6 +72,7 @@ struct Harness {
         .work_dir = dir / "work",
         .backing_log_path = dir / "live_backing.log",
         .log_sinks = {sink},
+        .before_resolve = {},
     });
     return *run;
   }

@@ -1,0 +1,202 @@
+#include "docker_worker/worker.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "docker_worker/time_format.h"
+
+namespace docker_worker {
+
+struct Worker::Slot {
+  Claim claim;
+  std::unique_ptr<ClaimedRunQueue> queue;
+  std::unique_ptr<TaskRun> run;
+  std::stop_source reclaim_stop;
+  std::thread reclaimer;
+  std::thread thread;
+  bool done = false;
+};
+
+Worker::Worker(const WorkerConfig& config, Queue& queue, DockerEngine& docker, Clock& clock,
+               WorkerLog& log, std::string work_root)
+    : config_(config),
+      queue_(queue),
+      docker_(docker),
+      clock_(clock),
+      log_(log),
+      work_root_(std::move(work_root)) {}
+
+Worker::~Worker() {
+  Shutdown(true);
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, [&] { return std::all_of(slots_.begin(), slots_.end(), [](auto& s) { return s->done; }); });
+  ReapFinished(lock);
+}
+
+int Worker::running() const {
+  std::lock_guard lock(mu_);
+  return static_cast<int>(std::count_if(slots_.begin(), slots_.end(),
+                                        [](const auto& s) { return !s->done; }));
+}
+
+void Worker::Run() {
+  log_.Event("workerReady", {{"workerPool", config_.WorkerPool()},
+                             {"workerId", config_.worker_id},
+                             {"capacity", std::to_string(config_.capacity)}});
+  const Millis poll_interval(config_.poll_interval_ms);
+  while (true) {
+    int free = 0;
+    {
+      std::unique_lock lock(mu_);
+      ReapFinished(lock);
+      if (shutting_down_) break;
+      int busy = static_cast<int>(std::count_if(slots_.begin(), slots_.end(),
+                                                [](const auto& s) { return !s->done; }));
+      free = config_.capacity - busy;
+      if (free <= 0) {  // full: no claimWork until a slot frees up
+        cv_.wait(lock, [&] {
+          return shutting_down_ || std::any_of(slots_.begin(), slots_.end(),
+                                               [](const auto& s) { return s->done; });
+        });
+        continue;
+      }
+    }
+    auto claims = queue_.ClaimWork(std::min(free, 32), {});
+    bool abort_at_once;
+    {
+      std::lock_guard lock(mu_);
+      abort_at_once = shutting_down_;
+    }
+    if (!claims.ok()) {
+      log_.Event("task retrieval error", {{"error", claims.status().message()}});
+    } else {
+      for (auto& claim : *claims) StartRun(std::move(claim), abort_at_once);
+    }
+    if (!claims.ok() || claims->empty()) {
+      clock_.SleepUntil(clock_.Now() + poll_interval, shutdown_.get_token());
+    }
+  }
+  log_.Event("shutdown", {{"running", std::to_string(running())}});
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, [&] {
+    return std::all_of(slots_.begin(), slots_.end(), [](const auto& s) { return s->done; });
+  });
+  ReapFinished(lock);
+  log_.Event("exit");
+}
+
+void Worker::Shutdown(bool immediate) {
+  std::vector<TaskRun*> to_abort;
+  {
+    std::lock_guard lock(mu_);
+    if (shutting_down_ && (immediate_ || !immediate)) return;
+    shutting_down_ = true;
+    immediate_ = immediate_ || immediate;
+    if (immediate_) {
+      for (auto& s : slots_) {
+        if (!s->done) to_abort.push_back(s->run.get());
+      }
+    }
+  }
+  shutdown_.request_stop();
+  cv_.notify_all();
+  for (TaskRun* run : to_abort) run->Abort("worker-shutdown");
+}
+
+void Worker::StartRun(Claim claim, bool abort_at_once) {
+  auto slot = std::make_unique<Slot>();
+  Slot& s = *slot;
+  s.claim = std::move(claim);
+  const std::string key = s.claim.task_id + "-" + std::to_string(s.claim.run_id);
+  const std::string work_dir = work_root_ + "/" + key;
+  s.queue = queue_.ForRun(s.claim, work_dir + "/uploads");
+  s.run = std::make_unique<TaskRun>(TaskRun::Inputs{
+      .config = config_,
+      .task = s.claim.task,
+      .task_id = s.claim.task_id,
+      .run_id = s.claim.run_id,
+      .queue = *s.queue,
+      .docker = docker_,
+      .clock = clock_,
+      .work_dir = work_dir,
+      .backing_log_path = work_dir + "/live_backing.log",
+      .log_sinks = {},
+      .before_resolve =
+          [&s] {
+            s.reclaim_stop.request_stop();
+            if (s.reclaimer.joinable()) s.reclaimer.join();
+          },
+  });
+  log_.Event("taskStart", {{"taskId", s.claim.task_id},
+                           {"runId", std::to_string(s.claim.run_id)},
+                           {"takenUntil", FormatIso(s.claim.taken_until)}});
+  if (abort_at_once) s.run->Abort("worker-shutdown");
+  {
+    std::lock_guard lock(mu_);
+    slots_.push_back(std::move(slot));
+  }
+  s.reclaimer = std::thread([this, &s, taken = s.claim.taken_until,
+                             stop = s.reclaim_stop.get_token()] { Reclaim(s, taken, stop); });
+  s.thread = std::thread([this, &s] {
+    RunResult r = s.run->Run();
+    log_.Event("taskFinish",
+               {{"taskId", s.claim.task_id},
+                {"runId", std::to_string(s.claim.run_id)},
+                {"state", r.canceled ? "canceled" : RunStateName(r.resolution.state)},
+                {"reason", r.resolution.reason},
+                {"exitCode", std::to_string(r.exit_code)},
+                {"durationSeconds", std::to_string(r.duration_seconds)}});
+    std::lock_guard lock(mu_);
+    s.done = true;
+    cv_.notify_all();
+  });
+}
+
+void Worker::Reclaim(Slot& s, TimePoint taken_until, std::stop_token stop) {
+  const int divisor = std::max(1, config_.reclaim_divisor);
+  while (!stop.stop_requested()) {
+    TimePoint now = clock_.Now();
+    TimePoint next = taken_until > now ? now + (taken_until - now) / divisor : now;
+    if (!clock_.SleepUntil(next, stop)) return;
+    auto renewed = s.queue->Reclaim(stop);
+    if (stop.stop_requested()) return;
+    const std::string run_id = std::to_string(s.claim.run_id);
+    if (renewed.ok()) {
+      taken_until = *renewed;
+      log_.Event("reclaimed", {{"taskId", s.claim.task_id},
+                               {"runId", run_id},
+                               {"takenUntil", FormatIso(taken_until)}});
+      continue;
+    }
+    log_.Event("reclaim failed", {{"taskId", s.claim.task_id},
+                                  {"runId", run_id},
+                                  {"error", renewed.status().message()}});
+    if (renewed.status().code() == Code::kConflict) {
+      s.run->Cancel();
+    } else {
+      s.run->Abort("internal-error");
+    }
+    return;
+  }
+}
+
+void Worker::ReapFinished(std::unique_lock<std::mutex>& lock) {
+  std::list<std::unique_ptr<Slot>> finished;
+  for (auto it = slots_.begin(); it != slots_.end();) {
+    if ((*it)->done) {
+      finished.push_back(std::move(*it));
+      it = slots_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  lock.unlock();
+  for (auto& s : finished) {
+    if (s->thread.joinable()) s->thread.join();
+    s->reclaim_stop.request_stop();
+    if (s->reclaimer.joinable()) s->reclaimer.join();
+  }
+  lock.lock();
+}
+
+}  // namespace docker_worker
