@@ -31,8 +31,8 @@ struct Credentials {
 
 // What signing needs besides the credentials.
 struct HawkSignOptions {
-  int64_t ts = 0;             // unix seconds
-  std::string nonce;          // any short string; fresh per attempt
+  int64_t ts = 0;                                             // unix seconds
+  std::string nonce;                                          // any short string; fresh per attempt
   std::optional<std::vector<std::string>> authorized_scopes;  // nullopt: not sent
   std::optional<std::string> payload_hash;  // base64 payload hash; official clients never send it
 };
@@ -90,9 +90,9 @@ using HawkClientLookup = std::function<std::optional<HawkClient>(const std::stri
 // A request as the server received it.
 struct HawkRequest {
   std::string method;
-  std::string resource;  // raw path + query as received (bewit included, if any)
-  std::string host;      // from the Host header, without port
-  int port = 0;          // from the Host header, or by scheme
+  std::string resource;       // raw path + query as received (bewit included, if any)
+  std::string host;           // from the Host header, without port
+  int port = 0;               // from the Host header, or by scheme
   std::string authorization;  // the Authorization header, "" when absent
   // The raw body and Content-Type. When `payload` is set and the header carries `hash`, the hash
   // must match HawkPayloadHash(content_type, *payload); when unset, a `hash` is only covered by
