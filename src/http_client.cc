@@ -320,6 +320,7 @@ Result<HttpResponse> HttpClient::Send(const HttpRequest& request) {
   set(curl_easy_setopt(easy, CURLOPT_NOPROGRESS, 0L));
   set(curl_easy_setopt(easy, CURLOPT_XFERINFOFUNCTION, &OnProgress));
   set(curl_easy_setopt(easy, CURLOPT_XFERINFODATA, &t));
+  if (request.decode_content) set(curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, ""));
   if (request.follow_redirects) {
     set(curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 1L));
     set(curl_easy_setopt(easy, CURLOPT_MAXREDIRS, 10L));

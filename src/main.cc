@@ -3,7 +3,10 @@
 #include <string>
 #include <vector>
 
+#include "docker_worker/local_queue_command.h"
 #include "docker_worker/run_command.h"
+#include "docker_worker/start_command.h"
+#include "docker_worker/submit_command.h"
 #include "docker_worker/validate_command.h"
 
 namespace {
@@ -15,6 +18,9 @@ const char* kHelp =
     "\n"
     "  validate FILE   check a payload or task definition against the payload schema\n"
     "  run FILE        run one task locally, without a queue\n"
+    "  start           the daemon: claim and run tasks from a Taskcluster queue\n"
+    "  submit FILE     create a task on a queue, follow its log, fetch its artifacts\n"
+    "  local-queue     a single-process Taskcluster queue for development and tests\n"
     "\n"
     "  run:  docker-worker run FILE [--output DIR] [--task-id ID] [--scope S]... [--config F]\n"
     "  docker-worker --version | --help\n";
@@ -35,6 +41,9 @@ int main(int argc, char** argv) {
   args.erase(args.begin());
   if (verb == "validate") return docker_worker::ValidateCommand(args, std::cout, std::cerr);
   if (verb == "run") return docker_worker::RunCommand(args);
+  if (verb == "start") return docker_worker::StartCommand(args);
+  if (verb == "submit") return docker_worker::SubmitCommand(args);
+  if (verb == "local-queue") return docker_worker::LocalQueueCommand(args);
   std::cerr << "docker-worker: unknown verb \"" << verb << "\"\n" << kHelp;
   return 64;
 }

@@ -208,6 +208,7 @@ int RunCommand(const std::vector<std::string>& args) {
       .backing_log_path = (fs::path(opts->output) / "logs" / "live_backing.log").string(),
       .log_sinks = {std::make_shared<FdLogSink>(STDOUT_FILENO)},
       .before_resolve = {},
+      .live_log_server = nullptr,
   });
 
   // Ctrl-C / SIGTERM: abort like a worker shutdown. Signals are taken by one thread only.

@@ -51,7 +51,9 @@ TaskRun::TaskRun(Inputs inputs)
     : in_(std::move(inputs)),
       log_(in_.clock),
       ctx_(in_.config, in_.task, in_.task_id, in_.run_id, in_.queue, in_.docker, log_, in_.clock,
-           stop_source_.get_token(), in_.work_dir, in_.backing_log_path) {}
+           stop_source_.get_token(), in_.work_dir, in_.backing_log_path) {
+  ctx_.live_log_server = in_.live_log_server;
+}
 
 TaskRun::~TaskRun() = default;
 

@@ -18,13 +18,14 @@ struct Worker::Slot {
 };
 
 Worker::Worker(const WorkerConfig& config, Queue& queue, DockerEngine& docker, Clock& clock,
-               WorkerLog& log, std::string work_root)
+               WorkerLog& log, std::string work_root, LiveLogServer* live_log)
     : config_(config),
       queue_(queue),
       docker_(docker),
       clock_(clock),
       log_(log),
-      work_root_(std::move(work_root)) {}
+      work_root_(std::move(work_root)),
+      live_log_(live_log) {}
 
 Worker::~Worker() {
   Shutdown(true);
@@ -126,6 +127,7 @@ void Worker::StartRun(Claim claim, bool abort_at_once) {
             s.reclaim_stop.request_stop();
             if (s.reclaimer.joinable()) s.reclaimer.join();
           },
+      .live_log_server = live_log_,
   });
   log_.Event("taskStart", {{"taskId", s.claim.task_id},
                            {"runId", std::to_string(s.claim.run_id)},

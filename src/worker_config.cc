@@ -102,6 +102,13 @@ WorkerConfig Extract(std::shared_ptr<json::Document> doc) {
     c.poll_interval_ms = json::GetInt(*t, "pollInterval").value_or(5000);
   }
   c.docker_socket = Str(d, "dockerSocket");
+  if (const auto* ll = json::FindObject(d, "liveLog")) {
+    c.live_log_listen_address =
+        json::GetString(*ll, "listenAddress").value_or(c.live_log_listen_address);
+    c.live_log_port = static_cast<int>(json::GetInt(*ll, "port").value_or(0));
+    c.live_log_public_hostname = Str(*ll, "publicHostname");
+  }
+  if (c.live_log_public_hostname.empty()) c.live_log_public_hostname = c.host;
   if (const auto* dc = json::FindObject(d, "dockerConfig")) {
     c.allow_privileged = json::GetBool(*dc, "allowPrivileged").value_or(false);
     c.default_registry = json::GetString(*dc, "defaultRegistry").value_or(c.default_registry);

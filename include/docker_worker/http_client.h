@@ -80,6 +80,7 @@ struct HttpRequest {
   std::chrono::milliseconds idle_timeout{0};
   std::stop_token stop;
   bool follow_redirects = false;  // at most 10 hops; only the final response is reported
+  bool decode_content = false;    // ask for and transparently decode gzip/deflate bodies
 
   std::function<Status(const HttpResponse& head)> on_headers;
   ByteSink body_sink;

@@ -15,6 +15,7 @@
 
 #include "docker_worker/clock.h"
 #include "docker_worker/docker_engine.h"
+#include "docker_worker/live_log_server.h"
 #include "docker_worker/run_queue.h"
 #include "docker_worker/task_definition.h"
 #include "docker_worker/task_log.h"
@@ -49,6 +50,7 @@ struct TaskContext {
   std::stop_token stop;   // abort or cancel requested
   std::string work_dir;   // scratch folder of this run, removed afterwards
   std::string backing_log_path;  // the raw task log on disk
+  LiveLogServer* live_log_server = nullptr;  // the daemon's; null for `run`
 
   // Filled in as the run goes.
   const Payload* payload = nullptr;  // after validation

@@ -54,6 +54,7 @@ class TaskRun {
     // Called once, after the features stopped and right before the resolution is reported
     // (the daemon stops reclaiming there). May be empty.
     std::function<void()> before_resolve;
+    LiveLogServer* live_log_server = nullptr;  // serves the log while the task runs
   };
 
   explicit TaskRun(Inputs inputs);

@@ -31,8 +31,9 @@ namespace docker_worker {
 
 class Worker {
  public:
+  // `live_log` (may be null) serves every run's log while it runs.
   Worker(const WorkerConfig& config, Queue& queue, DockerEngine& docker, Clock& clock,
-         WorkerLog& log, std::string work_root);
+         WorkerLog& log, std::string work_root, LiveLogServer* live_log = nullptr);
   ~Worker();
 
   void Run();
@@ -51,6 +52,7 @@ class Worker {
   Clock& clock_;
   WorkerLog& log_;
   const std::string work_root_;
+  LiveLogServer* const live_log_;
 
   mutable std::mutex mu_;
   std::condition_variable_any cv_;

@@ -50,6 +50,11 @@ struct WorkerConfig {
 
   // docker
   std::string docker_socket;  // "" = DOCKER_HOST or /var/run/docker.sock
+
+  // live log server (daemon)
+  std::string live_log_listen_address = "0.0.0.0";
+  int live_log_port = 0;               // 0: any free port
+  std::string live_log_public_hostname;  // "" = `host`
   bool allow_privileged = false;
   std::string default_registry = "registry.hub.docker.com";
   int pull_max_attempts = 5;

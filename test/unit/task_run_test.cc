@@ -44,6 +44,7 @@ struct Harness {
   TempDir dir;
   std::shared_ptr<StringSink> sink = std::make_shared<StringSink>();
   std::unique_ptr<TaskRun> run;
+  LiveLogServer* live_log_server = nullptr;
 
   Harness() {
     docker.AddImage("busybox:latest", "sha256:busybox");
@@ -73,6 +74,7 @@ struct Harness {
         .backing_log_path = dir / "live_backing.log",
         .log_sinks = {sink},
         .before_resolve = {},
+        .live_log_server = live_log_server,
     });
     return *run;
   }
