@@ -455,7 +455,7 @@ class LogRequestHandler final : public Poco::Net::HTTPRequestHandler {
       response.setChunkedTransferEncoding(request.getVersion() != HTTPResponse::HTTP_1_0);
       std::ostream& out = response.send();  // the header goes out now
       clean = out.good() && StreamLog(*log, reader, out);
-    } catch (const Poco::Exception&) {
+    } catch (...) {  // Poco (client gone, stall timeout) or allocation: abort, but unregister
       clean = false;
     }
     // An aborted response must not look complete: closing now makes Poco's final chunk fail.

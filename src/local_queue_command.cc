@@ -17,7 +17,8 @@ namespace {
 
 const char* const kUsage =
     "usage: docker-worker local-queue --data DIR [--listen HOST:PORT] [--clients FILE]\n"
-    "                                 [--claim-timeout SECONDS] [--root-url URL]\n";
+    "                                 [--claim-timeout SECONDS] [--poll-timeout SECONDS]\n"
+    "                                 [--root-url URL]\n";
 
 struct Args {
   std::string data;
@@ -25,6 +26,7 @@ struct Args {
   int port = 0;
   std::string clients;
   int64_t claim_timeout = 1200;
+  int64_t poll_timeout = 20;  // how long claimWork holds a request when there is no work
   std::string root_url;
   bool help = false;
 };
@@ -73,7 +75,7 @@ std::optional<std::string> ParseArgs(const std::vector<std::string>& args, Args*
       continue;
     }
     if (flag != "--data" && flag != "--listen" && flag != "--clients" &&
-        flag != "--claim-timeout" && flag != "--root-url") {
+        flag != "--claim-timeout" && flag != "--poll-timeout" && flag != "--root-url") {
       return "unknown argument \"" + args[i] + "\"";
     }
     if (!value) {
@@ -92,6 +94,10 @@ std::optional<std::string> ParseArgs(const std::vector<std::string>& args, Args*
       auto v = ParseNumber(*value, 1, 7 * 24 * 3600);
       if (!v) return "--claim-timeout must be a number of seconds in 1..604800";
       out->claim_timeout = *v;
+    } else if (flag == "--poll-timeout") {
+      auto v = ParseNumber(*value, 0, 60);
+      if (!v) return "--poll-timeout must be a number of seconds in 0..60";
+      out->poll_timeout = *v;
     } else {
       if (value->rfind("http://", 0) != 0 && value->rfind("https://", 0) != 0) {
         return "--root-url must start with http:// or https://";
@@ -129,6 +135,7 @@ int LocalQueueCommand(const std::vector<std::string>& args) {
   options.data_dir = parsed.data;
   options.root_url = parsed.root_url;
   options.claim_timeout = std::chrono::seconds(parsed.claim_timeout);
+  options.claim_poll_timeout = std::chrono::seconds(parsed.poll_timeout);
   if (!parsed.clients.empty()) {
     auto clients = LoadLocalQueueClients(parsed.clients);
     if (!clients.ok()) {

@@ -1,4 +1,6 @@
 // docker-worker: the verbs. Each lives in its own *_command.cc; this file only dispatches.
+#include <signal.h>
+
 #include <iostream>
 #include <string>
 #include <vector>
@@ -28,6 +30,8 @@ const char* kHelp =
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A peer that resets a connection must not kill the worker (Poco sends without MSG_NOSIGNAL).
+  signal(SIGPIPE, SIG_IGN);
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     std::cout << kHelp;

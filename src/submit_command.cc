@@ -38,13 +38,12 @@ std::pair<std::string, std::string> LastRun(const json::Value& status_response) 
   return {state, reason};
 }
 
-// Streams the live log (reference artifact) to stdout until the log ends. Returns false when the
-// live log could not be read (the caller falls back to waiting for the resolution).
+// Streams the task log to stdout: the live log while the task runs (a reference to the worker's
+// live URL), or the whole backing log once live.log has become a link to it. Waits (polling once
+// a second) until the artifact exists; gives up when the task resolved without one.
 bool FollowLiveLog(QueueClient& queue, HttpClient& http, const std::string& task_id,
                    Clock& clock) {
-  for (int attempt = 0; attempt < 600; ++attempt) {
-    auto status = queue.TaskStatus(task_id);
-    if (status.ok() && IsResolved(LastRun(*status).first)) return false;
+  for (;;) {
     auto url = queue.ArtifactUrl(task_id, -1, "public/logs/live.log");
     if (url.ok()) {
       HttpRequest req;
@@ -60,9 +59,10 @@ bool FollowLiveLog(QueueClient& queue, HttpClient& http, const std::string& task
       auto r = http.Send(req);
       return r.ok() && r->ok();
     }
+    auto status = queue.TaskStatus(task_id);
+    if (status.ok() && IsResolved(LastRun(*status).first)) return false;
     clock.SleepUntil(clock.Now() + std::chrono::seconds(1), {});
   }
-  return false;
 }
 
 Status Download(QueueClient& queue, HttpClient& http, const std::string& task_id,

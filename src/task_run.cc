@@ -53,22 +53,23 @@ TaskRun::TaskRun(Inputs inputs)
       ctx_(in_.config, in_.task, in_.task_id, in_.run_id, in_.queue, in_.docker, log_, in_.clock,
            stop_source_.get_token(), in_.work_dir, in_.backing_log_path) {
   ctx_.live_log_server = in_.live_log_server;
-}
-
-TaskRun::~TaskRun() = default;
-
-RunResult TaskRun::Run() {
-  started_ = in_.clock.Now();
+  // The log exists from construction, so an Abort before Run() is logged too.
   std::error_code ec;
   std::filesystem::create_directories(in_.work_dir, ec);
   for (auto& sink : in_.log_sinks) log_.AddSink(sink);
   auto backing = FileLogSink::Create(in_.backing_log_path);
   if (backing.ok()) {
     log_.AddSink(std::shared_ptr<LogSink>(std::move(*backing)));
+  } else {
+    setup_error_ = Status::TaskException("internal-error", backing.status().message());
   }
+}
 
-  Status status = backing.ok() ? Status::Ok()
-                               : Status::TaskException("internal-error", backing.status().message());
+TaskRun::~TaskRun() = default;
+
+RunResult TaskRun::Run() {
+  started_ = in_.clock.Now();
+  Status status = setup_error_;
   if (status.ok()) {
     auto selected = SelectFeatures(RequestedFeatures(in_.task.payload()), in_.config);
     if (!selected.ok()) {
@@ -105,7 +106,6 @@ void TaskRun::WriteHeader() {
 Status TaskRun::StartFeatures() {
   for (auto& f : features_) {
     if (Status s = StoppedStatus(); !s.ok()) return s;
-    ++linked_;
     Status s = f->Link(ctx_);
     if (!s.ok()) {
       log_.Error("Task was aborted because states could not be created successfully. Error "
@@ -385,7 +385,7 @@ RunResult TaskRun::Conclude(const Status& status) {
   }
   log_.Close();
 
-  for (size_t i = linked_; i-- > 0;) {
+  for (size_t i = features_.size(); i-- > 0;) {
     Status s = features_[i]->Stop(ctx_, outcome);
     if (!s.ok() && result.resolution.state == RunState::kCompleted) {
       result.resolution = Resolution::Failed();

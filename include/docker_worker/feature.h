@@ -8,10 +8,10 @@
 //   Finish in registry order, after the container exited on its own (not after an abort, a
 //          cancel or maxRunTime); collects results such as artifacts (upstream's `stopped`).
 //          An error turns a successful run into a failed one.
-//   Stop   in reverse registry order, always (also after a failed Link), after the log was
-//          closed; releases services and uploads logs (upstream's `killed`). Stop must cope
-//          with a run whose Link never ran or failed, and must upload nothing when
-//          outcome.canceled.
+//   Stop   in reverse registry order, always, for every selected feature (also when the run
+//          stopped before or during Link), after the log was closed; releases services and
+//          uploads logs (upstream's `killed`). Stop must cope with a run whose Link never ran or
+//          failed, and must upload nothing when outcome.canceled.
 // All hooks run on the task's thread. A Feature object serves exactly one run.
 #pragma once
 

@@ -92,9 +92,9 @@ class TaskRun {
   TaskLog log_;
   std::stop_source stop_source_;  // before ctx_, which holds its token
   TaskContext ctx_;
+  Status setup_error_;  // the backing log could not be created
   std::optional<Payload> payload_;
   std::vector<std::unique_ptr<Feature>> features_;
-  size_t linked_ = 0;  // features whose Link ran (they get Stop)
   TimePoint started_;
   int64_t exit_code_ = -1;
   bool container_exited_ = false;

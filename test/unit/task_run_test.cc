@@ -333,6 +333,11 @@ TEST_CASE("abort before the container exists ends the run at the next step", "[u
   RunResult r = run.Run();
   CHECK(r.resolution == Resolution::Exception("worker-shutdown"));
   CHECK(h.docker.created().empty());
+  // Features that never linked still stop: the log with the abort line is uploaded.
+  auto arts = h.queue.artifacts();
+  REQUIRE(arts.count("public/logs/live_backing.log"));
+  CHECK(arts["public/logs/live_backing.log"].content.find("aborted prematurely") !=
+        std::string::npos);
 }
 
 TEST_CASE("privileged needs the worker's permission and the task's scope", "[unit]") {

@@ -1,0 +1,166 @@
+#include "support/local_system.h"
+
+#include <signal.h>
+
+#include <chrono>
+#include <regex>
+#include <thread>
+
+#include "docker_worker/json.h"
+#include "docker_worker/slugid.h"
+#include "docker_worker/time_format.h"
+
+namespace docker_worker::testing {
+namespace {
+
+// Polls `done` every 100 ms for at most `seconds`.
+template <typename F>
+bool PollFor(int seconds, F done) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return done();
+}
+
+}  // namespace
+
+LocalSystem::LocalSystem(Options options) : options_(std::move(options)) {
+  worker_id_ = "w-" + NewSlugId().substr(0, 10);
+  for (char& c : worker_id_) {
+    if (c == '_') c = '-';
+  }
+  WriteFile(dir_ / "worker.json", R"({"taskQueue": {"pollInterval": 200}})");
+  StartQueue();
+  auto clients = json::Parse(ReadFile(dir_ / "data/clients.json"));
+  if (clients.ok() && clients->IsArray() && !clients->Empty()) {
+    root_ = {json::GetString((*clients)[0], "clientId").value_or(""),
+             json::GetString((*clients)[0], "accessToken").value_or(""), ""};
+  }
+  client_ = std::make_unique<TaskclusterClient>(http_, clock_, root_url_, root_);
+  queue_ = std::make_unique<QueueClient>(*client_);
+}
+
+LocalSystem::~LocalSystem() {
+  if (worker_proc_) StopWorker(SIGTERM);
+  StopQueue(SIGTERM);
+}
+
+void LocalSystem::StartQueue() {
+  std::string listen = "127.0.0.1:" + std::to_string(port_);
+  std::string err = dir_ / ("queue-" + std::to_string(port_) + ".err");
+  queue_proc_ = std::make_unique<Subprocess>(
+      std::vector<std::string>{WorkerBinary(), "local-queue", "--listen", listen, "--data",
+                               dir_ / "data", "--claim-timeout",
+                               std::to_string(options_.claim_timeout_seconds), "--poll-timeout",
+                               "2"},
+      std::map<std::string, std::string>{}, dir_ / "queue.log.part", err);
+  std::smatch m;
+  static const std::regex kListening("listening on (http://127\\.0\\.0\\.1:([0-9]+))");
+  PollFor(20, [&] {
+    std::string text = ReadFile(err);
+    if (!std::regex_search(text, m, kListening)) return false;
+    root_url_ = m[1];
+    port_ = std::stoi(m[2]);
+    return true;
+  });
+}
+
+void LocalSystem::StopQueue(int sig) {
+  if (!queue_proc_) return;
+  queue_proc_->Signal(sig);
+  queue_proc_->Wait();
+  queue_proc_.reset();
+  // Keep every request log line across restarts.
+  std::string all = ReadFile(dir_ / "queue.log") + ReadFile(dir_ / "queue.log.part");
+  WriteFile(dir_ / "queue.log", all);
+}
+
+void LocalSystem::StartWorker() {
+  worker_proc_ = std::make_unique<Subprocess>(
+      std::vector<std::string>{WorkerBinary(), "start", "--config", dir_ / "worker.json",
+                               "--root-url", root_url_, "--provisioner-id", "local-provisioner",
+                               "--worker-type", options_.worker_type, "--worker-group", "e2e",
+                               "--worker-id", worker_id_, "--capacity",
+                               std::to_string(options_.capacity), "--work-dir", dir_ / "work"},
+      std::map<std::string, std::string>{{"TASKCLUSTER_CLIENT_ID", root_.client_id},
+                                         {"TASKCLUSTER_ACCESS_TOKEN", root_.access_token}},
+      dir_ / ("worker-" + std::to_string(++worker_starts_) + ".log"), dir_ / "worker.err");
+  PollFor(20, [&] { return WorkerLog().find("workerReady") != std::string::npos; });
+}
+
+int LocalSystem::StopWorker(int sig) {
+  if (!worker_proc_) return -1;
+  worker_proc_->Signal(sig);
+  int code = worker_proc_->Wait().exit_code;
+  worker_proc_.reset();
+  return code;
+}
+
+std::string LocalSystem::CreateTask(const std::string& payload, int retries) {
+  std::string id = NewSlugId();
+  auto now = clock_.Now();
+  std::string def = R"({"provisionerId": "local-provisioner", "workerType": ")" +
+                    options_.worker_type + R"(", "created": ")" + FormatIso(now) +
+                    R"(", "deadline": ")" + FormatIso(now + std::chrono::hours(1)) +
+                    R"(", "retries": )" + std::to_string(retries) +
+                    R"(, "metadata": {"name": "e2e", "description": "e2e", "owner": "e2e@example.com",
+                        "source": "https://example.com/e2e"}, "payload": )" +
+                    payload + "}";
+  auto doc = json::Parse(def);
+  if (!doc.ok()) return "";
+  auto r = queue_->CreateTask(id, *doc);
+  return r.ok() ? id : "";
+}
+
+std::pair<std::string, std::string> LocalSystem::WaitForRun(const std::string& task_id,
+                                                            int run_id, int seconds) {
+  std::pair<std::string, std::string> out{"timeout", ""};
+  PollFor(seconds, [&] {
+    auto s = queue_->TaskStatus(task_id);
+    if (!s.ok()) return false;
+    const json::Value* status = json::FindObject(*s, "status");
+    const json::Value* runs = status ? json::FindArray(*status, "runs") : nullptr;
+    if (!runs || static_cast<int>(runs->Size()) <= run_id) return false;
+    const json::Value& run = (*runs)[run_id];
+    std::string state = json::GetString(run, "state").value_or("");
+    if (state == "pending" || state == "running") return false;
+    out = {state, json::GetString(run, "reasonResolved").value_or("")};
+    return true;
+  });
+  return out;
+}
+
+bool LocalSystem::WaitUntilRunning(const std::string& task_id, int seconds) {
+  return PollFor(seconds, [&] {
+    auto s = queue_->TaskStatus(task_id);
+    const json::Value* status = s.ok() ? json::FindObject(*s, "status") : nullptr;
+    return status && json::GetString(*status, "state") == "running";
+  });
+}
+
+std::optional<std::string> LocalSystem::Artifact(const std::string& task_id,
+                                                 const std::string& name) {
+  auto url = queue_->ArtifactUrl(task_id, -1, name);
+  if (!url.ok()) return std::nullopt;
+  HttpRequest req;
+  req.url = *url;
+  req.follow_redirects = true;
+  req.decode_content = true;
+  auto r = http_.Send(req);
+  if (!r.ok() || !r->ok()) return std::nullopt;
+  return r->body;
+}
+
+std::string LocalSystem::WorkerLog() const {
+  std::string all;
+  for (int i = 1; i <= worker_starts_; ++i) all += ReadFile(dir_ / ("worker-" + std::to_string(i) + ".log"));
+  return all;
+}
+
+std::string LocalSystem::QueueLog() const {
+  return ReadFile(dir_ / "queue.log") + ReadFile(dir_ / "queue.log.part");
+}
+
+}  // namespace docker_worker::testing
