@@ -196,9 +196,9 @@ class Child {
 
   // Waits until `pred` holds over the lines seen so far (called under the lock), the child
   // exits, or `timeout` passes. Returns whether `pred` held.
-  bool WaitFor(const std::function<bool(const std::vector<Line>& out,
-                                        const std::vector<Line>& err)>& pred,
-               Steady::duration timeout) {
+  bool WaitFor(
+      const std::function<bool(const std::vector<Line>& out, const std::vector<Line>& err)>& pred,
+      Steady::duration timeout) {
     auto until = Steady::now() + timeout;
     std::unique_lock lock(mu_);
     while (true) {
@@ -291,8 +291,9 @@ class TempDir {
   ~TempDir() {
     std::error_code ec;
     fs::remove_all(path_, ec);
-    if (ec) std::fprintf(stderr, "bench_daemon: cannot remove %s: %s\n", path_.c_str(),
-                         ec.message().c_str());
+    if (ec)
+      std::fprintf(stderr, "bench_daemon: cannot remove %s: %s\n", path_.c_str(),
+                   ec.message().c_str());
   }
   const std::string& path() const { return path_; }
 
@@ -358,10 +359,9 @@ double BareSequence(const Engine& engine) {
   curl_easy_setopt(curl.get(), CURLOPT_HTTPHEADER, headers.get());
   curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT, 120L);
   long status = 0;
-  std::string created = EngineCall(curl.get(), engine, "POST", "/containers/create",
-                                   std::string("{\"Image\":\"") + kImage +
-                                       "\",\"Cmd\":[\"true\"],\"Tty\":true}",
-                                   &status);
+  std::string created = EngineCall(
+      curl.get(), engine, "POST", "/containers/create",
+      std::string("{\"Image\":\"") + kImage + "\",\"Cmd\":[\"true\"],\"Tty\":true}", &status);
   size_t at = created.find("\"Id\":\"");
   if (status != 201 || at == std::string::npos || created.size() < at + 6 + 64) {
     throw BenchError("container create failed (" + std::to_string(status) + "): " + created);
@@ -436,8 +436,9 @@ class LocalQueue {
   LocalQueue(const std::string& binary, const std::string& data_dir) {
     fs::create_directories(data_dir);
     child_ = std::make_unique<Child>(
-        "local-queue", std::vector<std::string>{binary, "local-queue", "--listen", "127.0.0.1:0",
-                                                "--data", data_dir, "--claim-timeout", "300"},
+        "local-queue",
+        std::vector<std::string>{binary, "local-queue", "--listen", "127.0.0.1:0", "--data",
+                                 data_dir, "--claim-timeout", "300"},
         std::vector<std::string>{});
     const std::string marker = "listening on ";
     bool up = child_->WaitFor(
@@ -465,9 +466,10 @@ class LocalQueue {
     if (creds_.empty() || creds_.access_token.empty()) {
       throw BenchError("clients.json has no clientId/accessToken");
     }
-    http_ = std::make_unique<dw::HttpClient>(dw::HttpClientOptions{
-        .unix_socket_path = "", .peer_name = "local-queue", .user_agent = "bench_daemon",
-        .max_idle_handles = 4});
+    http_ = std::make_unique<dw::HttpClient>(dw::HttpClientOptions{.unix_socket_path = "",
+                                                                   .peer_name = "local-queue",
+                                                                   .user_agent = "bench_daemon",
+                                                                   .max_idle_handles = 4});
     tc_ = std::make_unique<dw::TaskclusterClient>(*http_, clock_, root_url_, creds_);
     queue_ = std::make_unique<dw::QueueClient>(*tc_);
   }
@@ -504,8 +506,8 @@ std::unique_ptr<Child> StartDaemon(const std::string& binary, LocalQueue& lq,
       "docker-worker start",
       std::vector<std::string>{binary, "start", "--root-url", lq.root_url(), "--provisioner-id",
                                "bench", "--worker-type", worker_type, "--worker-group", "bench",
-                               "--worker-id", worker_type, "--capacity",
-                               std::to_string(capacity), "--work-dir", work_dir},
+                               "--worker-id", worker_type, "--capacity", std::to_string(capacity),
+                               "--work-dir", work_dir},
       std::vector<std::string>{"TASKCLUSTER_CLIENT_ID=" + lq.creds().client_id,
                                "TASKCLUSTER_ACCESS_TOKEN=" + lq.creds().access_token});
   return daemon;
@@ -540,9 +542,9 @@ struct DaemonResult {
   int capacity = 0;
   int tasks = 0;
   int completed = 0;
-  double window_s = 0;                 // first claim -> last resolution (queue's run record)
+  double window_s = 0;                      // first claim -> last resolution (queue's run record)
   std::vector<double> claim_to_resolved_s;  // per task, queue's run record
-  std::vector<double> cross_check_s;   // per task, daemon taskStart -> request-log reportCompleted
+  std::vector<double> cross_check_s;  // per task, daemon taskStart -> request-log reportCompleted
   double per_minute() const { return window_s > 0 ? tasks / window_s * 60 : 0; }
 };
 
@@ -562,7 +564,8 @@ dw::json::Document TaskDefinition(const std::string& worker_type, int index) {
   payload.AddMember("maxRunTime", 60, a);
   t.AddMember("payload", payload, a);
   dw::json::Value meta(rapidjson::kObjectType);
-  meta.AddMember("name", dw::json::Str("bench " + worker_type + " #" + std::to_string(index), a), a);
+  meta.AddMember("name", dw::json::Str("bench " + worker_type + " #" + std::to_string(index), a),
+                 a);
   meta.AddMember("description", "bench_daemon: a `true` task", a);
   meta.AddMember("owner", "bench@localhost.localdomain", a);
   meta.AddMember("source", "https://localhost/bench_daemon", a);
@@ -583,8 +586,8 @@ DaemonResult DaemonPhase(const std::string& binary, const std::string& root, int
   DaemonResult result;
   result.capacity = capacity;
   result.tasks = tasks;
-  const std::string worker_type = "bench-cap" + std::to_string(capacity) + "-" +
-                                  std::to_string(getpid());
+  const std::string worker_type =
+      "bench-cap" + std::to_string(capacity) + "-" + std::to_string(getpid());
   const std::string dir = root + "/cap" + std::to_string(capacity);
   LocalQueue lq(binary, dir + "/queue");
   std::unique_ptr<Child> daemon;
@@ -650,7 +653,8 @@ DaemonResult DaemonPhase(const std::string& binary, const std::string& root, int
       std::string id = path.substr(prefix.size(), path.find('/', prefix.size()) - prefix.size());
       auto t = IsoField(entry, "time");
       auto s = task_start.find(id);
-      if (t && s != task_start.end()) result.cross_check_s.push_back(Seconds(*t - s->second).count());
+      if (t && s != task_start.end())
+        result.cross_check_s.push_back(Seconds(*t - s->second).count());
     }
   } catch (...) {
     StopBoth(daemon, lq);
@@ -787,19 +791,21 @@ int Main(int argc, char** argv) {
   std::printf("\n  details\n");
   for (const DaemonResult* d : {&cap1, &cap4}) {
     const LoopResult& bare = d->capacity == 1 ? bare1 : bare4;
-    std::printf("  capacity %d: %d tasks, %d completed; claim->resolution median %.1f ms, p90 "
-                "%.1f ms; window %.2f s (first claim -> last resolution)\n",
-                d->capacity, d->tasks, d->completed,
-                Percentile(d->claim_to_resolved_s, 0.5) * 1000,
-                Percentile(d->claim_to_resolved_s, 0.9) * 1000, d->window_s);
-    std::printf("              cross-check taskStart -> reportCompleted log line: median %.1f ms "
-                "(%zu tasks)\n",
-                Percentile(d->cross_check_s, 0.5) * 1000, d->cross_check_s.size());
-    std::printf("  bare, %d thread%s: %d tasks, sequence median %.1f ms, p90 %.1f ms; wall "
-                "%.2f s\n",
-                d->capacity, d->capacity == 1 ? "" : "s", bare.tasks,
-                Percentile(bare.sequence_s, 0.5) * 1000, Percentile(bare.sequence_s, 0.9) * 1000,
-                bare.wall_s);
+    std::printf(
+        "  capacity %d: %d tasks, %d completed; claim->resolution median %.1f ms, p90 "
+        "%.1f ms; window %.2f s (first claim -> last resolution)\n",
+        d->capacity, d->tasks, d->completed, Percentile(d->claim_to_resolved_s, 0.5) * 1000,
+        Percentile(d->claim_to_resolved_s, 0.9) * 1000, d->window_s);
+    std::printf(
+        "              cross-check taskStart -> reportCompleted log line: median %.1f ms "
+        "(%zu tasks)\n",
+        Percentile(d->cross_check_s, 0.5) * 1000, d->cross_check_s.size());
+    std::printf(
+        "  bare, %d thread%s: %d tasks, sequence median %.1f ms, p90 %.1f ms; wall "
+        "%.2f s\n",
+        d->capacity, d->capacity == 1 ? "" : "s", bare.tasks,
+        Percentile(bare.sequence_s, 0.5) * 1000, Percentile(bare.sequence_s, 0.9) * 1000,
+        bare.wall_s);
   }
   std::printf("  idle daemon: RssAnon %.1f MiB, RssFile %.1f MiB, %d threads\n", idle.anon_mib,
               idle.file_mib, idle.threads);
