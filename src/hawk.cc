@@ -113,29 +113,6 @@ std::optional<int64_t> ParseTimestamp(std::string_view s) {
   return v;
 }
 
-// True when `text` nests arrays/objects at most `max_depth` deep (strings skipped). Checked
-// before parsing hostile JSON: RapidJSON's default parser recurses once per level.
-bool NestingAtMost(std::string_view text, int max_depth) {
-  int depth = 0;
-  bool in_string = false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    char c = text[i];
-    if (in_string) {
-      if (c == '\\') {
-        ++i;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > max_depth) return false;
-    } else if ((c == ']' || c == '}') && depth > 0) {
-      --depth;
-    }
-  }
-  return true;
-}
 constexpr int kMaxJsonDepth = 16;
 
 Status Invalid(std::string message) { return Status(Code::kInvalidArgument, std::move(message)); }
@@ -345,7 +322,7 @@ Result<ExtData> ParseExt(std::string_view ext) {
   auto decoded = Unbase64(ext, sodium_base64_VARIANT_ORIGINAL);
   if (!decoded) decoded = Unbase64(ext, sodium_base64_VARIANT_ORIGINAL_NO_PADDING);
   if (!decoded) return Denied("ext is not valid base64");
-  if (!NestingAtMost(*decoded, kMaxJsonDepth)) return Denied("ext is nested too deeply");
+  if (!json::NestingWithin(*decoded, kMaxJsonDepth)) return Denied("ext is nested too deeply");
   auto doc = json::Parse(*decoded);
   if (!doc.ok()) return Denied("ext is not valid JSON");
   if (!doc->IsObject()) return Denied("ext must be a JSON object");
@@ -637,7 +614,7 @@ Result<std::string> HawkExt(const Credentials& creds,
   ext.SetObject();
   auto& alloc = ext.GetAllocator();
   if (!creds.certificate.empty()) {
-    if (!NestingAtMost(creds.certificate, kMaxJsonDepth)) {
+    if (!json::NestingWithin(creds.certificate, kMaxJsonDepth)) {
       return Invalid("Hawk: certificate is nested too deeply");
     }
     auto cert = json::Parse(creds.certificate);

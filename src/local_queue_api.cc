@@ -216,30 +216,6 @@ std::map<std::string, std::string> ParseQuery(std::string_view query) {
   return out;
 }
 
-// True when brackets nest at most `max_depth` deep (RapidJSON parses recursively; a hostile body
-// of a million "[" must not reach it).
-bool JsonDepthWithin(std::string_view text, int max_depth) {
-  int depth = 0;
-  bool in_string = false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    char c = text[i];
-    if (in_string) {
-      if (c == '\\') {
-        ++i;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > max_depth) return false;
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return true;
-}
-
 std::string Iso(int64_t ms) { return FormatIso(FromEpochMillis(ms)); }
 
 // deadline plus one calendar year, as JavaScript's setFullYear(+1) (Feb 29 rolls to Mar 1).
@@ -793,7 +769,7 @@ struct LocalQueueApi::Context {
 
   // The JSON body as an object; nullopt with `*error` set otherwise.
   std::optional<json::Document> Body(ApiReply* error) const {
-    if (!JsonDepthWithin(call.body, kMaxJsonDepth)) {
+    if (!json::NestingWithin(call.body, kMaxJsonDepth)) {
       *error = Error(400, "MalformedPayload", "the request body nests deeper than 64 levels");
       return std::nullopt;
     }

@@ -1,18 +1,16 @@
 #include "docker_worker/run_command.h"
 
-#include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <thread>
 
 #include "docker_worker/engine_api.h"
 #include "docker_worker/local_run_queue.h"
+#include "docker_worker/signal_watcher.h"
 #include "docker_worker/slugid.h"
 #include "docker_worker/task_run.h"
 #include "docker_worker/time_format.h"
@@ -211,27 +209,16 @@ int RunCommand(const std::vector<std::string>& args) {
       .live_log_server = nullptr,
   });
 
-  // Ctrl-C / SIGTERM: abort like a worker shutdown. Signals are taken by one thread only.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  std::atomic<bool> done{false};
-  std::thread signal_thread([&] {
-    timespec tick{0, 100 * 1000 * 1000};
-    while (!done) {
-      int sig = sigtimedwait(&signals, nullptr, &tick);
-      if (sig == SIGINT || sig == SIGTERM) {
-        std::cerr << "docker-worker run: " << (sig == SIGINT ? "interrupted" : "terminated")
-                  << ", aborting the task\n";
-        run.Abort("worker-shutdown");
-      }
-    }
-  });
-  RunResult result = run.Run();
-  done = true;
-  signal_thread.join();
+  RunResult result;
+  {
+    // Ctrl-C / SIGTERM: abort like a worker shutdown.
+    SignalWatcher signals([&](int sig) {
+      std::cerr << "docker-worker run: " << (sig == SIGINT ? "interrupted" : "terminated")
+                << ", aborting the task\n";
+      run.Abort("worker-shutdown");
+    });
+    result = run.Run();
+  }
 
   std::string result_path = (fs::path(opts->output) / "result.json").string();
   std::ofstream(result_path) << ResultJson(opts->task_id, result, queue.Records());

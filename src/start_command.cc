@@ -1,6 +1,5 @@
 #include "docker_worker/start_command.h"
 
-#include <pthread.h>
 #include <signal.h>
 
 #include <atomic>
@@ -9,11 +8,11 @@
 #include <iostream>
 #include <map>
 #include <regex>
-#include <thread>
 
 #include "docker_worker/engine_api.h"
 #include "docker_worker/http_queue.h"
 #include "docker_worker/live_log_server.h"
+#include "docker_worker/signal_watcher.h"
 #include "docker_worker/worker.h"
 
 namespace docker_worker {
@@ -170,14 +169,17 @@ int StartCommand(const std::vector<std::string>& args) {
     return kExitUsage;
   }
 
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // Signals first: every thread started afterwards (servers, tasks) inherits the mask.
+  WorkerLog log(stdout);
+  std::atomic<Worker*> running_worker{nullptr};
+  std::atomic<bool> stop_requested{false};
+  SignalWatcher signals([&](int sig) {
+    log.Event("signal", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
+    stop_requested = true;
+    if (Worker* w = running_worker.load()) w->Shutdown(true);
+  });
 
   SystemClock clock;
-  WorkerLog log(stdout);
   HttpClient http(HttpClientOptions{.unix_socket_path = "",
                                     .peer_name = "the Taskcluster queue",
                                     .user_agent = "docker-worker/" DOCKER_WORKER_VERSION,
@@ -204,20 +206,10 @@ int StartCommand(const std::vector<std::string>& args) {
   log.Event("liveLog", {{"url", (*live_log)->UrlFor("<token>")}});
   Worker worker(*config, queue, docker, clock, log, work_dir, live_log->get());
 
-  std::atomic<bool> done{false};
-  std::thread signal_thread([&] {
-    timespec tick{0, 100 * 1000 * 1000};
-    while (!done) {
-      int sig = sigtimedwait(&signals, nullptr, &tick);
-      if (sig == SIGINT || sig == SIGTERM) {
-        log.Event("signal", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
-        worker.Shutdown(true);
-      }
-    }
-  });
+  running_worker = &worker;
+  if (stop_requested) worker.Shutdown(true);
   worker.Run();
-  done = true;
-  signal_thread.join();
+  running_worker = nullptr;
   return 0;
 }
 

@@ -26,6 +26,10 @@ Result<Document> Parse(std::string_view text);
 // Reads and parses a file; errors name the path.
 Result<Document> ParseFile(const std::string& path);
 
+// True when `text` nests arrays/objects at most `max_depth` deep (strings skipped). A cheap
+// policy check before parsing hostile input (Parse itself does not recurse).
+bool NestingWithin(std::string_view text, int max_depth);
+
 // Compact and pretty (2-space indent, like JSON.stringify(x, null, 2)) serialisation.
 std::string Serialize(const Value& value);
 std::string SerializePretty(const Value& value);
