@@ -1267,6 +1267,25 @@ ApiReply LocalQueueApi::ClaimWork(Context& ctx) {
   return Context::Ok("{\"tasks\":[" + tasks_json + "]}");
 }
 
+std::optional<ApiReply> LocalQueueApi::LoadTaskLocked(Context& ctx, const std::string& task_id,
+                                                      int run_id, TaskRow* task,
+                                                      std::vector<RunRow>* runs) {
+  auto swept = SweepLocked(ctx.now_ms);
+  if (!swept.ok()) return ctx.Internal(swept.status());
+  if (*swept) work_cv_.notify_all();
+  auto found = store_.GetTask(task_id);
+  if (!found.ok()) return ctx.Internal(found.status());
+  if (!*found) return ctx.NotFound("task " + task_id + " not found");
+  auto all = store_.GetRuns(task_id);
+  if (!all.ok()) return ctx.Internal(all.status());
+  if (run_id >= static_cast<int>(all->size())) {
+    return ctx.NotFound("task " + task_id + " has no run " + std::to_string(run_id));
+  }
+  *task = std::move(**found);
+  *runs = std::move(*all);
+  return std::nullopt;
+}
+
 ApiReply LocalQueueApi::ReclaimTask(Context& ctx) {
   const std::string& task_id = ctx.Param("taskId");
   int run_id = *ParseRunId(ctx.Param("runId"));
@@ -1274,17 +1293,11 @@ ApiReply LocalQueueApi::ReclaimTask(Context& ctx) {
     return *denied;
   }
   std::lock_guard lock(mu_);
-  auto swept = SweepLocked(ctx.now_ms);
-  if (!swept.ok()) return ctx.Internal(swept.status());
-  if (*swept) work_cv_.notify_all();
-  auto task = store_.GetTask(task_id);
-  if (!task.ok()) return ctx.Internal(task.status());
-  if (!*task) return ctx.NotFound("task " + task_id + " not found");
-  auto runs = store_.GetRuns(task_id);
-  if (!runs.ok()) return ctx.Internal(runs.status());
-  if (run_id >= static_cast<int>(runs->size())) {
-    return ctx.NotFound("task " + task_id + " has no run " + std::to_string(run_id));
-  }
+  TaskRow task_row;
+  std::vector<RunRow> run_rows;
+  if (auto reply = LoadTaskLocked(ctx, task_id, run_id, &task_row, &run_rows)) return *reply;
+  Result<std::optional<TaskRow>> task = std::optional<TaskRow>(std::move(task_row));
+  Result<std::vector<RunRow>> runs = std::move(run_rows);
   if ((*task)->deadline_ms <= ctx.now_ms) {
     return ctx.Conflict("task " + task_id + " is past its deadline");
   }
@@ -1347,17 +1360,11 @@ ApiReply LocalQueueApi::Resolve(Context& ctx, const std::string& state, const st
     return *denied;
   }
   std::lock_guard lock(mu_);
-  auto swept = SweepLocked(ctx.now_ms);
-  if (!swept.ok()) return ctx.Internal(swept.status());
-  if (*swept) work_cv_.notify_all();
-  auto task = store_.GetTask(task_id);
-  if (!task.ok()) return ctx.Internal(task.status());
-  if (!*task) return ctx.NotFound("task " + task_id + " not found");
-  auto runs = store_.GetRuns(task_id);
-  if (!runs.ok()) return ctx.Internal(runs.status());
-  if (run_id >= static_cast<int>(runs->size())) {
-    return ctx.NotFound("task " + task_id + " has no run " + std::to_string(run_id));
-  }
+  TaskRow task_row;
+  std::vector<RunRow> run_rows;
+  if (auto reply = LoadTaskLocked(ctx, task_id, run_id, &task_row, &run_rows)) return *reply;
+  Result<std::optional<TaskRow>> task = std::optional<TaskRow>(std::move(task_row));
+  Result<std::vector<RunRow>> runs = std::move(run_rows);
   RunRow run = (*runs)[run_id];
   if (run.state != "running") {
     if (run.state == state && run.reason_resolved == reason) {
@@ -1493,17 +1500,11 @@ ApiReply LocalQueueApi::CreateArtifact(Context& ctx) {
   a.expires_ms = expires;
 
   std::lock_guard lock(mu_);
-  auto swept = SweepLocked(ctx.now_ms);
-  if (!swept.ok()) return ctx.Internal(swept.status());
-  if (*swept) work_cv_.notify_all();
-  auto task = store_.GetTask(task_id);
-  if (!task.ok()) return ctx.Internal(task.status());
-  if (!*task) return ctx.NotFound("task " + task_id + " not found");
-  auto runs = store_.GetRuns(task_id);
-  if (!runs.ok()) return ctx.Internal(runs.status());
-  if (run_id >= static_cast<int>(runs->size())) {
-    return ctx.NotFound("task " + task_id + " has no run " + std::to_string(run_id));
-  }
+  TaskRow task_row;
+  std::vector<RunRow> run_rows;
+  if (auto reply = LoadTaskLocked(ctx, task_id, run_id, &task_row, &run_rows)) return *reply;
+  Result<std::optional<TaskRow>> task = std::optional<TaskRow>(std::move(task_row));
+  Result<std::vector<RunRow>> runs = std::move(run_rows);
   const RunRow& run = (*runs)[run_id];
   if (run.state == "pending") {
     return ctx.Error(

@@ -149,6 +149,10 @@ class LocalQueueApi {
   // (mu_ held) Resolves runs past their task's deadline, then expired claims (adding retry runs);
   // true when a run became pending.
   Result<bool> SweepLocked(int64_t now_ms);
+  // Under mu_: sweeps, then loads the task and its runs into `task` / `runs`; when `run_id` >= 0
+  // that run must exist. Returns the reply to send instead when anything is missing or fails.
+  std::optional<ApiReply> LoadTaskLocked(Context& ctx, const std::string& task_id, int run_id,
+                                         TaskRow* task, std::vector<RunRow>* runs);
   Result<Credentials> IssueCredentials(const std::string& task_id, int run_id,
                                        const std::string& worker_group,
                                        const std::string& worker_id, int64_t taken_until_ms,
