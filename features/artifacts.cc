@@ -15,6 +15,7 @@ class Artifacts final : public Feature {
     if (!ctx.payload || ctx.container_id.empty()) return Status::Ok();
     std::vector<std::string> failed;
     for (const auto& spec : ctx.payload->artifacts) {
+      if (ctx.stop.stop_requested()) return Status(Code::kCancelled, "run stopped");
       TimePoint expires = spec.expires.value_or(ctx.task.expires);
       auto problem = ReadArtifact(
           ctx.docker, ctx.container_id, spec, ctx.work_dir, ctx.log,

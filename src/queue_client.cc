@@ -1,5 +1,6 @@
 #include "docker_worker/queue_client.h"
 
+#include "docker_worker/slugid.h"
 #include "docker_worker/time_format.h"
 
 namespace docker_worker {
@@ -61,29 +62,38 @@ Result<std::vector<Claim>> QueueClient::ClaimWork(const std::string& task_queue_
   if (!list) return Bad("claimWork without tasks");
   std::vector<Claim> claims;
   for (const auto& item : list->GetArray()) {
-    Claim c;
-    const json::Value* status = json::FindObject(item, "status");
-    auto task_id = status ? json::GetString(*status, "taskId") : std::nullopt;
-    auto run_id = json::GetInt(item, "runId");
-    const json::Value* task = json::FindObject(item, "task");
-    const json::Value* creds = json::FindObject(item, "credentials");
-    if (!task_id || !run_id || !task || !creds) return Bad("claim without taskId/runId/task/credentials");
-    c.task_id = *task_id;
-    c.run_id = static_cast<int>(*run_id);
-    auto credentials = CredentialsFromJson(*creds);
-    if (!credentials.ok()) return credentials.status();
-    c.credentials = std::move(*credentials);
-    auto taken = TimeField(item, "takenUntil");
-    if (!taken.ok()) return taken.status();
-    c.taken_until = *taken;
-    json::Document def;
-    def.CopyFrom(*task, def.GetAllocator());
-    auto parsed = TaskDefinition::FromJson(std::move(def), {"", "", TimePoint()});
-    if (!parsed.ok()) return parsed.status();
-    c.task = std::move(*parsed);
-    claims.push_back(std::move(c));
+    auto claim = ParseClaim(item);
+    if (claim.ok()) claims.push_back(std::move(*claim));  // a bad claim never sinks the others
   }
   return claims;
+}
+
+Result<Claim> ParseClaim(const json::Value& item) {
+  const json::Value* status = json::FindObject(item, "status");
+  auto task_id = status ? json::GetString(*status, "taskId") : std::nullopt;
+  auto run_id = json::GetInt(item, "runId");
+  const json::Value* task = json::FindObject(item, "task");
+  const json::Value* creds = json::FindObject(item, "credentials");
+  if (!task_id || !run_id || !task || !creds) {
+    return Bad("claim without taskId/runId/task/credentials");
+  }
+  if (!LooksLikeSlugId(*task_id)) return Bad("claim with an invalid taskId");
+  if (*run_id < 0 || *run_id > 1000) return Bad("claim with an invalid runId");
+  Claim c;
+  c.task_id = *task_id;
+  c.run_id = static_cast<int>(*run_id);
+  auto credentials = CredentialsFromJson(*creds);
+  if (!credentials.ok()) return credentials.status();
+  c.credentials = std::move(*credentials);
+  auto taken = TimeField(item, "takenUntil");
+  if (!taken.ok()) return taken.status();
+  c.taken_until = *taken;
+  json::Document def;
+  def.CopyFrom(*task, def.GetAllocator());
+  auto parsed = TaskDefinition::FromJson(std::move(def), {"", "", TimePoint()});
+  if (!parsed.ok()) return parsed.status();
+  c.task = std::move(*parsed);
+  return c;
 }
 
 Result<ClaimRenewal> QueueClient::ReclaimTask(const std::string& task_id, int run_id,

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <regex>
 
 #include "docker_worker/engine_api.h"
@@ -173,7 +174,7 @@ int StartCommand(const std::vector<std::string>& args) {
   WorkerLog log(stdout);
   std::atomic<Worker*> running_worker{nullptr};
   std::atomic<bool> stop_requested{false};
-  SignalWatcher signals([&](int sig) {
+  auto signals = std::make_unique<SignalWatcher>([&](int sig) {
     log.Event("signal", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
     stop_requested = true;
     if (Worker* w = running_worker.load()) w->Shutdown(true);
@@ -210,6 +211,7 @@ int StartCommand(const std::vector<std::string>& args) {
   if (stop_requested) worker.Shutdown(true);
   worker.Run();
   running_worker = nullptr;
+  signals.reset();  // joined before `worker` goes away
   return 0;
 }
 

@@ -71,7 +71,8 @@ Status Download(QueueClient& queue, HttpClient& http, const std::string& task_id
   if (!url.ok()) return url.status();
   std::error_code ec;
   std::filesystem::create_directories(dest.parent_path(), ec);
-  std::ofstream out(dest, std::ios::binary);
+  const std::filesystem::path part = dest.string() + ".part";
+  std::ofstream out(part, std::ios::binary);
   HttpRequest req;
   req.url = *url;
   req.follow_redirects = true;
@@ -81,9 +82,15 @@ Status Download(QueueClient& queue, HttpClient& http, const std::string& task_id
     return out ? Status::Ok() : Status(Code::kInternal, "cannot write " + dest.string());
   };
   auto r = http.Send(req);
-  if (!r.ok()) return r.status();
-  if (!r->ok()) return Status(Code::kUnavailable, "GET " + name + ": " + std::to_string(r->status));
-  return Status::Ok();
+  out.close();
+  Status result = !r.ok()     ? r.status()
+                  : !r->ok()  ? Status(Code::kUnavailable,
+                                       "GET " + name + ": " + std::to_string(r->status))
+                  : !out      ? Status(Code::kInternal, "cannot write " + dest.string())
+                              : Status::Ok();
+  if (result.ok()) std::filesystem::rename(part, dest, ec);
+  if (!result.ok() || ec) std::filesystem::remove(part, ec);
+  return result;
 }
 
 }  // namespace

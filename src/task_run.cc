@@ -77,6 +77,7 @@ RunResult TaskRun::Run() {
       status = selected.status();
     } else {
       features_ = std::move(*selected);
+      features_selected_ = true;
       WriteHeader();
       status = StartFeatures();
       if (status.ok()) status = ValidatePayload();
@@ -84,7 +85,13 @@ RunResult TaskRun::Run() {
       ContainerSpec spec;
       if (status.ok()) status = BuildContainerSpec(spec);
       if (status.ok()) status = RunContainer(spec);
-      if (status.ok()) status = FinishFeatures();
+      if (status.ok()) {
+        // Upstream: a collection failure turns only a successful run into a failed one.
+        Status finished = FinishFeatures();
+        if (!finished.ok() && (exit_code_ == 0 || finished.code() == Code::kCancelled)) {
+          status = finished;
+        }
+      }
     }
   }
   return Conclude(status);
@@ -377,7 +384,7 @@ RunResult TaskRun::Conclude(const Status& status) {
 
   int64_t ms = ToEpochMillis(in_.clock.Now()) - ToEpochMillis(started_);
   result.duration_seconds = static_cast<double>(ms) / 1000.0;
-  if (!features_.empty()) {
+  if (features_selected_) {
     log_.Info(std::string(result.resolution.state == RunState::kCompleted ? "Successful"
                                                                           : "Unsuccessful") +
               " task run with exit code: " + std::to_string(result.exit_code) +

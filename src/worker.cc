@@ -63,15 +63,10 @@ void Worker::Run() {
       }
     }
     auto claims = queue_.ClaimWork(std::min(free, 32), {});
-    bool abort_at_once;
-    {
-      std::lock_guard lock(mu_);
-      abort_at_once = shutting_down_;
-    }
     if (!claims.ok()) {
       log_.Event("task retrieval error", {{"error", claims.status().message()}});
     } else {
-      for (auto& claim : *claims) StartRun(std::move(claim), abort_at_once);
+      for (auto& claim : *claims) StartRun(std::move(claim));
     }
     if (!claims.ok() || claims->empty()) {
       clock_.SleepUntil(clock_.Now() + poll_interval, shutdown_.get_token());
@@ -87,24 +82,24 @@ void Worker::Run() {
 }
 
 void Worker::Shutdown(bool immediate) {
-  std::vector<TaskRun*> to_abort;
   {
     std::lock_guard lock(mu_);
     if (shutting_down_ && (immediate_ || !immediate)) return;
     shutting_down_ = true;
     immediate_ = immediate_ || immediate;
+    // Under the lock: a slot cannot be reaped (and its TaskRun destroyed) meanwhile. Abort
+    // never takes mu_.
     if (immediate_) {
       for (auto& s : slots_) {
-        if (!s->done) to_abort.push_back(s->run.get());
+        if (!s->done) s->run->Abort("worker-shutdown");
       }
     }
   }
   shutdown_.request_stop();
   cv_.notify_all();
-  for (TaskRun* run : to_abort) run->Abort("worker-shutdown");
 }
 
-void Worker::StartRun(Claim claim, bool abort_at_once) {
+void Worker::StartRun(Claim claim) {
   auto slot = std::make_unique<Slot>();
   Slot& s = *slot;
   s.claim = std::move(claim);
@@ -132,9 +127,10 @@ void Worker::StartRun(Claim claim, bool abort_at_once) {
   log_.Event("taskStart", {{"taskId", s.claim.task_id},
                            {"runId", std::to_string(s.claim.run_id)},
                            {"takenUntil", FormatIso(s.claim.taken_until)}});
-  if (abort_at_once) s.run->Abort("worker-shutdown");
   {
+    // Claims answered after an immediate shutdown began are aborted at once (still reported).
     std::lock_guard lock(mu_);
+    if (immediate_) s.run->Abort("worker-shutdown");
     slots_.push_back(std::move(slot));
   }
   s.reclaimer = std::thread([this, &s, taken = s.claim.taken_until,

@@ -62,6 +62,10 @@ class QueueClient {
   TaskclusterClient& client_;
 };
 
+// One element of a claimWork answer, checked: slugid taskId, runId 0..1000, credentials,
+// takenUntil, task definition. Errors are kInvalidArgument naming the field.
+Result<Claim> ParseClaim(const json::Value& item);
+
 // Reads the credentials object of a claim or reclaim response ({clientId, accessToken,
 // certificate}); the certificate is kept as JSON text.
 Result<Credentials> CredentialsFromJson(const json::Value& value);

@@ -95,6 +95,7 @@ class TaskRun {
   Status setup_error_;  // the backing log could not be created
   std::optional<Payload> payload_;
   std::vector<std::unique_ptr<Feature>> features_;
+  bool features_selected_ = false;  // header written; the footer follows
   TimePoint started_;
   int64_t exit_code_ = -1;
   bool container_exited_ = false;

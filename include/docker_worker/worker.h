@@ -42,7 +42,7 @@ class Worker {
 
  private:
   struct Slot;
-  void StartRun(Claim claim, bool abort_at_once);
+  void StartRun(Claim claim);
   void Reclaim(Slot& slot, TimePoint taken_until, std::stop_token stop);
   void ReapFinished(std::unique_lock<std::mutex>& lock);
 

@@ -151,7 +151,17 @@ TEST_CASE("claims are parsed; a malformed claim is a clear error", "[unit]") {
   CHECK(c.credentials.certificate == "{\"version\":1}");
   CHECK(c.task.scopes == std::vector<std::string>{"a:b"});
   CHECK(json::GetString(c.task.payload(), "image") == "x");
-  answer = R"({"tasks": [{"runId": 0}]})";
+  // A malformed claim (or a taskId that is not a slugid) is dropped; the good ones still run.
+  std::string evil = claim.substr(claim.find('[') + 1);
+  evil = evil.substr(0, evil.rfind(']'));
+  std::string evil_id = evil;
+  evil_id.replace(evil_id.find("dSlITZ4yQgmvxxAi4A8fHQ"), 22, "../../../../etc/passwd");
+  answer = R"({"tasks": [{"runId": 0}, )" + evil_id + ", " + evil + "]}";
+  auto mixed = fx.queue->ClaimWork("prov/wt", "g", "w", 3, {});
+  REQUIRE(mixed.ok());
+  REQUIRE(mixed->size() == 1);
+  CHECK((*mixed)[0].task_id == "dSlITZ4yQgmvxxAi4A8fHQ");
+  answer = R"({"no": "tasks"})";
   auto bad = fx.queue->ClaimWork("prov/wt", "g", "w", 1, {});
   REQUIRE_FALSE(bad.ok());
   CHECK(bad.status().code() == Code::kInvalidArgument);

@@ -463,6 +463,28 @@ TEST_CASE("an artifact upload failure fails a successful task", "[unit]") {
         std::string::npos);
 }
 
+TEST_CASE("an upload failure keeps an unsuccessful run's own resolution and exit code",
+          "[unit]") {
+  Harness h;
+  h.docker.behaviour = [](const ContainerSpec&) { return FakeDockerEngine::Behaviour{"", 3}; };
+  h.docker.AddFile("/a.txt", "a");
+  h.queue.fail_names = {"public/a.txt"};
+  RunResult r = h.Run(R"({"image": "busybox:latest", "maxRunTime": 60,
+      "onExitStatus": {"retry": [3]},
+      "artifacts": {"public/a.txt": {"type": "file", "path": "/a.txt"}}})");
+  CHECK(r.resolution == Resolution::Exception("intermittent-task"));
+  CHECK(r.exit_code == 3);
+  CHECK(h.log().find("Unsuccessful task run with exit code: 3") != std::string::npos);
+}
+
+TEST_CASE("the footer is written even when every feature is turned off", "[unit]") {
+  Harness h;
+  RunResult r = h.Run(R"({"image": "busybox:latest", "maxRunTime": 60,
+      "features": {"localLiveLog": false, "artifacts": false}})");
+  CHECK(r.resolution == Resolution::Completed());
+  CHECK(h.log().find("Successful task run with exit code: 0") != std::string::npos);
+}
+
 TEST_CASE("a custom log name moves the backing log", "[unit]") {
   Harness h;
   h.Run(R"({"image": "busybox:latest", "maxRunTime": 60, "log": "apple/banana.log.txt"})");
