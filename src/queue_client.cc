@@ -153,6 +153,27 @@ Result<json::Document> QueueClient::CancelTask(const std::string& task_id) {
   return Body(client_.Call("POST", "queue", "task/" + UrlEscape(task_id) + "/cancel", nullptr));
 }
 
+Result<std::vector<std::pair<std::string, std::string>>> QueueClient::ListLatestArtifacts(
+    const std::string& task_id) {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::string token;
+  do {
+    std::string path = "task/" + UrlEscape(task_id) + "/artifacts";
+    if (!token.empty()) path += "?continuationToken=" + UrlEscape(token);
+    auto r = client_.Call("GET", "queue", path, nullptr);
+    if (!r.ok()) return r.status();
+    const json::Value* list = json::FindArray(r->body, "artifacts");
+    if (!list) return Bad("listArtifacts without artifacts");
+    for (const auto& a : list->GetArray()) {
+      auto name = json::GetString(a, "name");
+      auto type = json::GetString(a, "storageType");
+      if (name && type) out.emplace_back(*name, *type);
+    }
+    token = json::GetString(r->body, "continuationToken").value_or("");
+  } while (!token.empty());
+  return out;
+}
+
 Result<std::string> QueueClient::ArtifactUrl(const std::string& task_id, int run_id,
                                              const std::string& name) {
   std::string path = run_id < 0 ? "task/" + UrlEscape(task_id) + "/artifacts/" + UrlEscape(name)

@@ -1,3 +1,4 @@
+#include "docker_worker/exit_codes.h"
 #include "docker_worker/run_command.h"
 
 #include <signal.h>
@@ -18,8 +19,6 @@
 namespace docker_worker {
 namespace {
 
-constexpr int kExitUsage = 64;
-constexpr int kExitUnavailable = 69;
 
 const char* kUsage =
     "usage: docker-worker run FILE [--output DIR] [--task-id ID] [--scope S]... [--config FILE]";
@@ -123,18 +122,6 @@ std::string ResultJson(const std::string& task_id, const RunResult& r,
   return json::SerializePretty(d) + "\n";
 }
 
-int ExitCodeFor(const Resolution& r) {
-  switch (r.state) {
-    case RunState::kCompleted:
-      return 0;
-    case RunState::kFailed:
-      return 1;
-    case RunState::kException:
-      return 2;
-  }
-  return 2;
-}
-
 }  // namespace
 
 int RunCommand(const std::vector<std::string>& args) {
@@ -226,7 +213,7 @@ int RunCommand(const std::vector<std::string>& args) {
             << RunStateName(result.resolution.state)
             << (result.resolution.reason.empty() ? "" : " (" + result.resolution.reason + ")")
             << ", exit code " << result.exit_code << "; result in " << result_path << "\n";
-  return ExitCodeFor(result.resolution);
+  return ExitCodeFor(result.resolution.state);
 }
 
 }  // namespace docker_worker

@@ -1,3 +1,4 @@
+#include "docker_worker/exit_codes.h"
 #include "docker_worker/start_command.h"
 
 #include <signal.h>
@@ -19,8 +20,6 @@
 namespace docker_worker {
 namespace {
 
-constexpr int kExitUsage = 64;
-constexpr int kExitUnavailable = 69;
 
 const char* kUsage =
     "usage: docker-worker start [--config FILE] [--root-url URL] [--provisioner-id ID]\n"

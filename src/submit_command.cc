@@ -1,3 +1,4 @@
+#include "docker_worker/exit_codes.h"
 #include "docker_worker/submit_command.h"
 
 #include <cstdlib>
@@ -16,8 +17,6 @@
 namespace docker_worker {
 namespace {
 
-constexpr int kExitUsage = 64;
-constexpr int kExitUnavailable = 69;
 const char* kUsage =
     "usage: docker-worker submit TASK.json [--output DIR] [--root-url URL] [--task-id ID]";
 
@@ -190,23 +189,20 @@ int SubmitCommand(const std::vector<std::string>& args) {
   result.AddMember("state", json::Str(state, ra), ra);
   result.AddMember("reason", json::Str(reason, ra), ra);
   json::Value downloaded(rapidjson::kArrayType);
-  auto list = client.Call("GET", "queue", "task/" + task_id + "/artifacts", nullptr);
-  if (list.ok()) {
-    if (const json::Value* arts = json::FindArray(list->body, "artifacts")) {
-      for (const auto& art : arts->GetArray()) {
-        std::string name = json::GetString(art, "name").value_or("");
-        std::string type = json::GetString(art, "storageType").value_or("");
-        if (type == "error" || type == "reference" || ValidateArtifactName(name).code() != Code::kOk) {
-          continue;
-        }
-        Status s = Download(queue, http, task_id, name, out_dir / name);
-        if (s.ok()) {
-          downloaded.PushBack(json::Str(name, ra), ra);
-        } else {
-          std::cerr << "docker-worker submit: cannot download " << name << ": " << s.message()
-                    << "\n";
-        }
-      }
+  auto list = queue.ListLatestArtifacts(task_id);
+  if (!list.ok()) {
+    std::cerr << "docker-worker submit: cannot list artifacts: " << list.status().message()
+              << "\n";
+  }
+  const std::vector<std::pair<std::string, std::string>> none;
+  for (const auto& [name, type] : list.ok() ? *list : none) {
+    if (type == "error" || type == "reference" || !ValidateArtifactName(name).ok()) continue;
+    Status s = Download(queue, http, task_id, name, out_dir / name);
+    if (s.ok()) {
+      downloaded.PushBack(json::Str(name, ra), ra);
+    } else {
+      std::cerr << "docker-worker submit: cannot download " << name << ": " << s.message()
+                << "\n";
     }
   }
   result.AddMember("artifacts", downloaded, ra);
@@ -214,9 +210,9 @@ int SubmitCommand(const std::vector<std::string>& args) {
   std::cerr << "docker-worker submit: task " << task_id << " " << state
             << (reason.empty() || reason == state ? "" : " (" + reason + ")") << "; artifacts in "
             << output << "\n";
-  if (state == "completed") return 0;
-  if (state == "failed") return 1;
-  return 2;
+  return ExitCodeFor(state == "completed" ? RunState::kCompleted
+                     : state == "failed"  ? RunState::kFailed
+                                          : RunState::kException);
 }
 
 }  // namespace docker_worker

@@ -1,7 +1,5 @@
 #include "docker_worker/task_run.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <filesystem>
 #include <future>
@@ -35,12 +33,6 @@ std::string FormatSeconds(int64_t ms) {
   std::string f = std::to_string(1000 + frac).substr(1);
   while (!f.empty() && f.back() == '0') f.pop_back();
   return s + "." + f;
-}
-
-std::string Hostname() {
-  char buf[256] = {};
-  if (gethostname(buf, sizeof buf - 1) != 0) return "localhost";
-  return buf;
 }
 
 std::string OrUndefined(const std::string& s) { return s.empty() ? "undefined" : s; }
@@ -86,11 +78,10 @@ RunResult TaskRun::Run() {
       if (status.ok()) status = BuildContainerSpec(spec);
       if (status.ok()) status = RunContainer(spec);
       if (status.ok()) {
-        // Upstream: a collection failure turns only a successful run into a failed one.
+        // Upstream: a collection failure turns only a successful run into a failed one (a stop
+        // is decided by Conclude from the stop kind).
         Status finished = FinishFeatures();
-        if (!finished.ok() && (exit_code_ == 0 || finished.code() == Code::kCancelled)) {
-          status = finished;
-        }
+        if (!finished.ok() && exit_code_ == 0) status = finished;
       }
     }
   }
@@ -106,7 +97,7 @@ void TaskRun::WriteHeader() {
   log_.Info("Worker Pool: " + c.WorkerPool());
   log_.Info(std::string("Worker Version: ") + DOCKER_WORKER_VERSION);
   log_.Info("Public IP: " + OrUndefined(c.public_ip));
-  log_.Info("Hostname: " + Hostname());
+  log_.Info("Hostname: " + c.hostname);
   log_.Write("\r\n");
 }
 
@@ -339,6 +330,7 @@ Status TaskRun::FinishFeatures() {
     Status s = f->Finish(ctx_);
     if (!s.ok() && first_error.ok()) first_error = s;
   }
+  if (Status s = StoppedStatus(); !s.ok()) return s;  // a feature noticed the stop
   if (!first_error.ok()) {
     log_.Error(first_error.message());
     return Status::TaskFailed(first_error.message());

@@ -29,15 +29,23 @@ Worker::Worker(const WorkerConfig& config, Queue& queue, DockerEngine& docker, C
 
 Worker::~Worker() {
   Shutdown(true);
-  std::unique_lock lock(mu_);
-  cv_.wait(lock, [&] { return std::all_of(slots_.begin(), slots_.end(), [](auto& s) { return s->done; }); });
-  ReapFinished(lock);
+  WaitForAllRuns();
 }
 
 int Worker::running() const {
   std::lock_guard lock(mu_);
-  return static_cast<int>(std::count_if(slots_.begin(), slots_.end(),
-                                        [](const auto& s) { return !s->done; }));
+  return BusyLocked();
+}
+
+int Worker::BusyLocked() const {
+  return static_cast<int>(
+      std::count_if(slots_.begin(), slots_.end(), [](const auto& s) { return !s->done; }));
+}
+
+void Worker::WaitForAllRuns() {
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, [&] { return BusyLocked() == 0; });
+  ReapFinished(lock);
 }
 
 void Worker::Run() {
@@ -51,14 +59,9 @@ void Worker::Run() {
       std::unique_lock lock(mu_);
       ReapFinished(lock);
       if (shutting_down_) break;
-      int busy = static_cast<int>(std::count_if(slots_.begin(), slots_.end(),
-                                                [](const auto& s) { return !s->done; }));
-      free = config_.capacity - busy;
+      free = config_.capacity - BusyLocked();
       if (free <= 0) {  // full: no claimWork until a slot frees up
-        cv_.wait(lock, [&] {
-          return shutting_down_ || std::any_of(slots_.begin(), slots_.end(),
-                                               [](const auto& s) { return s->done; });
-        });
+        cv_.wait(lock, [&] { return shutting_down_ || BusyLocked() < config_.capacity; });
         continue;
       }
     }
@@ -73,11 +76,7 @@ void Worker::Run() {
     }
   }
   log_.Event("shutdown", {{"running", std::to_string(running())}});
-  std::unique_lock lock(mu_);
-  cv_.wait(lock, [&] {
-    return std::all_of(slots_.begin(), slots_.end(), [](const auto& s) { return s->done; });
-  });
-  ReapFinished(lock);
+  WaitForAllRuns();
   log_.Event("exit");
 }
 

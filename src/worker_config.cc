@@ -79,7 +79,8 @@ WorkerConfig Extract(std::shared_ptr<json::Document> doc) {
   c.provisioner_id = Str(d, "provisionerId");
   c.worker_type = Str(d, "workerType");
   c.worker_group = Str(d, "workerGroup");
-  c.worker_id = json::GetString(d, "workerId").value_or(Hostname());
+  c.hostname = Hostname();
+  c.worker_id = json::GetString(d, "workerId").value_or(c.hostname);
   c.worker_node_type = Str(d, "workerNodeType");
   c.instance_id = Str(d, "instanceId");
   c.instance_type = Str(d, "instanceType");

@@ -52,6 +52,9 @@ class QueueClient {
   Result<json::Document> TaskStatus(const std::string& task_id);
   Result<json::Document> CreateTask(const std::string& task_id, const json::Value& definition);
   Result<json::Document> CancelTask(const std::string& task_id);
+  // listLatestArtifacts, every page: {name, storageType} of each artifact of the latest run.
+  Result<std::vector<std::pair<std::string, std::string>>> ListLatestArtifacts(
+      const std::string& task_id);
   // The 303 target of getArtifact (run_id < 0: getLatestArtifact).
   Result<std::string> ArtifactUrl(const std::string& task_id, int run_id,
                                   const std::string& name);

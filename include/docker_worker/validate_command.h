@@ -9,6 +9,8 @@
 // `-h`/`--help` prints the usage line on `out` and exits 0. Nothing is thrown.
 #pragma once
 
+#include "docker_worker/exit_codes.h"
+
 #include <iosfwd>
 #include <string>
 #include <vector>
@@ -16,7 +18,6 @@
 namespace docker_worker {
 
 // Exit status for wrong usage and unusable input (sysexits EX_USAGE).
-inline constexpr int kExitUsage = 64;
 
 // `args` are the words after `docker-worker validate`; "-" reads std::cin.
 int ValidateCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);

@@ -44,7 +44,10 @@ class Worker {
   struct Slot;
   void StartRun(Claim claim);
   void Reclaim(Slot& slot, TimePoint taken_until, std::stop_token stop);
+  // Joins and drops the slots of concluded runs (releases the lock while joining).
   void ReapFinished(std::unique_lock<std::mutex>& lock);
+  int BusyLocked() const;  // runs not yet concluded; mu_ held
+  void WaitForAllRuns();
 
   const WorkerConfig& config_;
   Queue& queue_;

@@ -37,6 +37,7 @@ struct WorkerConfig {
   std::string public_ip;
   std::string private_ip;
   std::string host;
+  std::string hostname;  // this machine's OS host name (log header; default workerId)
   std::string worker_location;  // JSON text from worker-runner; "" if unset
   std::string root_url;
   std::string client_id;

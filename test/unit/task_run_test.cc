@@ -3,6 +3,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <functional>
 #include <thread>
 
 #include "fakes/fake_docker_engine.h"
@@ -82,6 +83,20 @@ struct Harness {
   RunResult Run(const std::string& payload, const std::string& extra = "") {
     return Make(payload, extra).Run();
   }
+  // Runs `payload` with a container that runs until killed, and calls `act` on the run from
+  // this thread once the container is running.
+  RunResult RunAndThen(const std::string& payload, const std::function<void(TaskRun&)>& act) {
+    docker.behaviour = [](const ContainerSpec&) {
+      return FakeDockerEngine::Behaviour{"", 0, true};
+    };
+    auto& r = Make(payload);
+    RunResult result;
+    std::thread t([&] { result = r.Run(); });
+    docker.WaitUntilRunning();
+    act(r);
+    t.join();
+    return result;
+  }
   std::string log() const { return sink->text(); }
 };
 
@@ -142,7 +157,6 @@ TEST_CASE("an exit code listed in onExitStatus.retry is an intermittent-task exc
   RunResult r = h.Run(
       R"({"image": "busybox:latest", "maxRunTime": 60, "onExitStatus": {"retry": [36]}})");
   CHECK(r.resolution == Resolution::Exception("intermittent-task"));
-  SECTION("") {}
   Harness h2;
   h2.docker.behaviour = [](const ContainerSpec&) { return FakeDockerEngine::Behaviour{"", 37}; };
   CHECK(h2.Run(R"({"image": "busybox:latest", "maxRunTime": 60, "onExitStatus": {"retry": [36]}})")
@@ -189,7 +203,6 @@ TEST_CASE("a known feature this worker does not offer fails", "[unit]") {
                           "features": {"dind": true}})");
   CHECK(r.resolution == Resolution::Failed());
   CHECK(h.log().find("dind is not enabled on this worker") != std::string::npos);
-  SECTION("") {}
   Harness h2;
   h2.config.features["artifacts"] = false;
   CHECK(h2.Run(kSimple).resolution == Resolution::Failed());
@@ -252,7 +265,6 @@ TEST_CASE("a container that cannot be created or started fails the task", "[unit
   CHECK(h.log().find("[taskcluster:error] Failure to properly start execution environment.") !=
         std::string::npos);
   CHECK(h.log().find("Unsuccessful task run with exit code: -1") != std::string::npos);
-  SECTION("") {}
   Harness h2;
   h2.docker.start_error = Status(Code::kInternal, "exec format error");
   CHECK(h2.Run(kSimple).resolution == Resolution::Failed());
@@ -290,15 +302,7 @@ TEST_CASE("maxRunTime kills the container and fails the task", "[unit]") {
 
 TEST_CASE("abort (worker shutdown) kills the task and uploads the log", "[unit]") {
   Harness h;
-  h.docker.behaviour = [](const ContainerSpec&) {
-    return FakeDockerEngine::Behaviour{"", 0, true};
-  };
-  auto& run = h.Make(kSimple);
-  RunResult r;
-  std::thread t([&] { r = run.Run(); });
-  h.docker.WaitUntilRunning();
-  run.Abort("worker-shutdown");
-  t.join();
+  RunResult r = h.RunAndThen(kSimple, [](TaskRun& run) { run.Abort("worker-shutdown"); });
   CHECK(r.resolution == Resolution::Exception("worker-shutdown"));
   CHECK(*h.queue.resolution() == Resolution::Exception("worker-shutdown"));
   auto arts = h.queue.artifacts();
@@ -310,15 +314,7 @@ TEST_CASE("abort (worker shutdown) kills the task and uploads the log", "[unit]"
 
 TEST_CASE("cancel stops the task, uploads nothing and does not resolve", "[unit]") {
   Harness h;
-  h.docker.behaviour = [](const ContainerSpec&) {
-    return FakeDockerEngine::Behaviour{"", 0, true};
-  };
-  auto& run = h.Make(kSimple);
-  RunResult r;
-  std::thread t([&] { r = run.Run(); });
-  h.docker.WaitUntilRunning();
-  run.Cancel();
-  t.join();
+  RunResult r = h.RunAndThen(kSimple, [](TaskRun& run) { run.Cancel(); });
   CHECK(r.canceled);
   CHECK(h.queue.resolves() == 0);
   CHECK(h.queue.artifacts().empty());

@@ -57,6 +57,17 @@ struct Harness {
     if (worker) worker->Shutdown(true);
     if (thread.joinable()) thread.join();
   }
+  // Starts one long task, lets its first reclaim (at 10 of 20 minutes) happen, and waits until
+  // the worker has dropped the run.
+  void ReclaimOnceAndWaitIdle() {
+    Add("aaaaaaaaaaaaaaaaaaaaaa");
+    Start();
+    WaitForRunning(1);
+    clock.WaitForSleepCalls(2);  // the reclaimer and the maxRunTime watchdog are waiting
+    clock.Advance(std::chrono::minutes(10));
+    queue.WaitForReclaims(1);
+    while (worker->running() > 0) std::this_thread::yield();
+  }
   void WaitForRunning(int n) {
     while (static_cast<int>(docker.live_containers().size()) < n) {
       docker.WaitUntilRunning();
@@ -122,13 +133,7 @@ TEST_CASE("runs are reclaimed at half the remaining claim time", "[unit]") {
 TEST_CASE("a 409 on reclaim cancels the run: container killed, nothing reported", "[unit]") {
   Harness h;
   h.queue.reclaim_result = Status(Code::kConflict, "409 run is not running");
-  h.Add("aaaaaaaaaaaaaaaaaaaaaa");
-  h.Start();
-  h.WaitForRunning(1);
-  h.clock.WaitForSleepCalls(2);
-  h.clock.Advance(std::chrono::minutes(10));
-  h.queue.WaitForReclaims(1);
-  while (h.worker->running() > 0) std::this_thread::yield();
+  h.ReclaimOnceAndWaitIdle();
   auto run = h.queue.run("aaaaaaaaaaaaaaaaaaaaaa");
   CHECK(run->resolves() == 0);
   CHECK(run->artifacts().empty());
@@ -138,13 +143,7 @@ TEST_CASE("a 409 on reclaim cancels the run: container killed, nothing reported"
 TEST_CASE("another reclaim failure aborts the run with internal-error", "[unit]") {
   Harness h;
   h.queue.reclaim_result = Status(Code::kUnavailable, "queue down");
-  h.Add("aaaaaaaaaaaaaaaaaaaaaa");
-  h.Start();
-  h.WaitForRunning(1);
-  h.clock.WaitForSleepCalls(2);
-  h.clock.Advance(std::chrono::minutes(10));
-  h.queue.WaitForReclaims(1);
-  while (h.worker->running() > 0) std::this_thread::yield();
+  h.ReclaimOnceAndWaitIdle();
   CHECK(h.queue.run("aaaaaaaaaaaaaaaaaaaaaa")->resolution() ==
         Resolution::Exception("internal-error"));
 }
