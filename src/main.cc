@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "docker_worker/library_versions.h"
 #include "docker_worker/local_queue_command.h"
 #include "docker_worker/run_command.h"
 #include "docker_worker/start_command.h"
@@ -38,7 +39,8 @@ int main(int argc, char** argv) {
     return args.empty() ? 64 : 0;
   }
   if (args[0] == "--version") {
-    std::cout << "docker-worker " << DOCKER_WORKER_VERSION << "\n";
+    std::cout << "docker-worker " << DOCKER_WORKER_VERSION << "\n"
+              << docker_worker::LinkedLibraryVersions() << "\n";
     return 0;
   }
   std::string verb = args[0];

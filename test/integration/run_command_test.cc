@@ -264,5 +264,15 @@ TEST_CASE("run: usage errors and unreadable input exit 64", "[integration]") {
   CHECK(ReadFile(dir / "e").find("bad.json") != std::string::npos);
 }
 
+TEST_CASE("version: --version names the worker and the libraries linked into it", "[integration]") {
+  TempDir dir;
+  CHECK(testing::RunProcess({testing::WorkerBinary(), "--version"}, {}, dir / "o", dir / "e")
+            .exit_code == 0);
+  std::string out = ReadFile(dir / "o");
+  CHECK(out.find("docker-worker " DOCKER_WORKER_VERSION "\n") == 0);
+  CHECK(out.find("libcurl ") != std::string::npos);
+  CHECK(out.find("OpenSSL/") != std::string::npos);
+}
+
 }  // namespace
 }  // namespace docker_worker
