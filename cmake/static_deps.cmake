@@ -5,11 +5,12 @@
 # linked from static archives, so only the code the worker actually runs is ever paged in:
 #   curl     the minimal build from scripts/build-deps (.deps/curl-*), no GnuTLS/Kerberos/LDAP
 #   OpenSSL  libssl.a + libcrypto.a (curl's TLS)
-#   others   Debian's libarchive.a, libsqlite3.a, libsodium.a; only the archive members the
+#   others   Debian's libarchive.a, libsqlite3.a, libsodium.a, libgpgme.a (+ libassuan.a,
+#            libgpg-error.a); only the archive members the
 #            worker references are linked (e.g. no xar reader, hence no libxml2/ICU)
 # With -DDW_STATIC_DEPS=OFF everything comes from Debian's shared libraries (larger, slower).
 #
-# Defines the targets dw::curl dw::archive dw::sqlite dw::sodium.
+# Defines the targets dw::curl dw::archive dw::sqlite dw::sodium dw::gpgme.
 
 option(DW_STATIC_DEPS "Link curl, OpenSSL, libarchive, SQLite and libsodium statically" ON)
 
@@ -20,6 +21,8 @@ if(NOT DW_STATIC_DEPS)
   pkg_check_modules(SODIUM REQUIRED IMPORTED_TARGET libsodium)
   pkg_check_modules(ARCHIVE REQUIRED IMPORTED_TARGET libarchive)
   pkg_check_modules(SQLITE REQUIRED IMPORTED_TARGET sqlite3)
+  pkg_check_modules(GPGME REQUIRED IMPORTED_TARGET gpgme)
+  add_library(dw::gpgme ALIAS PkgConfig::GPGME)
   add_library(dw::curl ALIAS CURL::libcurl)
   add_library(dw::sodium ALIAS PkgConfig::SODIUM)
   add_library(dw::archive ALIAS PkgConfig::ARCHIVE)
@@ -51,6 +54,9 @@ pkg_check_modules(DW_NETTLE REQUIRED IMPORTED_TARGET nettle)
 dw_static_archive(crypto libcrypto.a ${CMAKE_DL_LIBS} Threads::Threads)
 dw_static_archive(ssl libssl.a dw::crypto)
 dw_static_archive(sodium libsodium.a Threads::Threads)
+dw_static_archive(gpg_error libgpg-error.a Threads::Threads)
+dw_static_archive(assuan libassuan.a dw::gpg_error)
+dw_static_archive(gpgme libgpgme.a dw::assuan dw::gpg_error)
 dw_static_archive(sqlite libsqlite3.a ${CMAKE_DL_LIBS} m Threads::Threads)
 # libarchive's own dependencies stay shared; --as-needed drops those no linked member uses. The
 # worker reads tar only, so libxml2 (and ICU behind it) is loaded only by test binaries that

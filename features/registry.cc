@@ -17,16 +17,16 @@ const std::vector<Entry>& Registry() {
   static const std::vector<Entry> kRegistry = {
       {"localLiveLog", true, MakeLocalLiveLogFeature},
       {"artifacts", true, MakeArtifactsFeature},
-      {"chainOfTrust", false, nullptr},
+      {"chainOfTrust", false, MakeChainOfTrustFeature},
       {"bulkLog", false, nullptr},
-      {"taskclusterProxy", false, nullptr},
+      {"taskclusterProxy", false, MakeTaskclusterProxyFeature},
       {"balrogVPNProxy", false, nullptr},
       {"balrogStageVPNProxy", false, nullptr},
       {"dind", false, nullptr},
       {"relengAPIProxy", false, nullptr},
       {"dockerSave", false, nullptr},
       {"interactive", false, nullptr},
-      {"allowPtrace", false, nullptr},
+      {"allowPtrace", false, MakeAllowPtraceFeature},
   };
   return kRegistry;
 }

@@ -587,6 +587,49 @@ Status EngineApi::RemoveNetwork(const std::string& id) {
   return response.ok() ? Status::Ok() : response.status();
 }
 
+Result<NetworkInfo> EngineApi::InspectNetwork(const std::string& id) {
+  if (Status s = CheckObjectId(id, "network id"); !s.ok()) return s;
+  auto response = Call(MakeRequest("GET", "/networks/" + id));
+  if (!response.ok()) return response.status();
+  auto doc = ParseBody(*response, "network inspect");
+  if (!doc.ok()) return doc.status();
+  NetworkInfo info;
+  info.id = json::GetString(*doc, "Id").value_or("");
+  info.name = json::GetString(*doc, "Name").value_or("");
+  info.labels = ReadLabels(*doc, "Labels");
+  if (const json::Value* ipam = json::FindObject(*doc, "IPAM")) {
+    if (const json::Value* configs = json::FindArray(*ipam, "Config")) {
+      for (const auto& cfg : configs->GetArray()) {
+        std::string subnet = json::GetString(cfg, "Subnet").value_or("");
+        if (subnet.empty() || subnet.find(':') != std::string::npos) continue;  // IPv4 only
+        info.subnet = subnet;
+        info.gateway = json::GetString(cfg, "Gateway").value_or("");
+        break;
+      }
+    }
+  }
+  return info;
+}
+
+Result<std::string> EngineApi::ContainerAddress(const std::string& id, const std::string& network) {
+  if (Status s = CheckObjectId(id, "container id"); !s.ok()) return s;
+  auto response = Call(MakeRequest("GET", "/containers/" + id + "/json"));
+  if (!response.ok()) return response.status();
+  auto doc = ParseBody(*response, "container inspect");
+  if (!doc.ok()) return doc.status();
+  const json::Value* settings = json::FindObject(*doc, "NetworkSettings");
+  const json::Value* networks = settings ? json::FindObject(*settings, "Networks") : nullptr;
+  if (networks) {
+    for (const auto& m : networks->GetObject()) {
+      std::string net_id = json::GetString(m.value, "NetworkID").value_or("");
+      if (network != m.name.GetString() && network != net_id) continue;
+      std::string ip = json::GetString(m.value, "IPAddress").value_or("");
+      if (!ip.empty()) return ip;
+    }
+  }
+  return Status(Code::kNotFound, "container " + id + " has no address on network " + network);
+}
+
 Result<std::vector<NetworkInfo>> EngineApi::ListNetworks(const std::vector<std::string>& labels) {
   auto response = Call(MakeRequest("GET", "/networks" + LabelFilterQuery(labels, '?')));
   if (!response.ok()) return response.status();

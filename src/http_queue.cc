@@ -1,5 +1,6 @@
 #include "docker_worker/http_queue.h"
 
+#include "docker_worker/auth_client.h"
 #include "docker_worker/http_run_queue.h"
 
 namespace docker_worker {
@@ -27,6 +28,12 @@ class HttpClaimedRun final : public ClaimedRunQueue {
     client_.SetCredentials(renewal->credentials);
     return renewal->taken_until;
   }
+
+  Result<std::vector<std::string>> ExpandScopes(const std::vector<std::string>& scopes) override {
+    return docker_worker::ExpandScopes(client_, scopes);
+  }
+
+  TaskclusterClient* Client() override { return &client_; }
 
  private:
   TaskclusterClient client_;

@@ -78,7 +78,7 @@ Status HttpRunQueue::UploadFile(const Artifact& artifact) {
     ::unlink(p->c_str());
     delete p;
   });
-  if (ShouldGzip(artifact.name, skip_compression_)) {
+  if (!artifact.uncompressed && ShouldGzip(artifact.name, skip_compression_)) {
     std::error_code ec;
     std::filesystem::create_directories(work_dir_, ec);
     spool.reset(new std::string(work_dir_ + "/upload-" + std::to_string(g_upload_counter++) +

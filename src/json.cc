@@ -29,7 +29,8 @@ void NormalizeIntegers(Value& v) {
 
 Result<Document> Parse(std::string_view text) {
   Document doc;
-  doc.Parse<rapidjson::kParseIterativeFlag>(text.data(), text.size());
+  doc.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseFullPrecisionFlag>(text.data(),
+                                                                                 text.size());
   if (doc.HasParseError()) {
     return Status(Code::kInvalidArgument,
                   std::string("invalid JSON at offset ") + std::to_string(doc.GetErrorOffset()) +

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "docker_worker/library_versions.h"
+#include "docker_worker/verify_cot_command.h"
 #include "docker_worker/local_queue_command.h"
 #include "docker_worker/run_command.h"
 #include "docker_worker/start_command.h"
@@ -24,6 +25,8 @@ const char* kHelp =
     "  start           the daemon: claim and run tasks from a Taskcluster queue\n"
     "  submit FILE     create a task on a queue, follow its log, fetch its artifacts\n"
     "  local-queue     a single-process Taskcluster queue for development and tests\n"
+    "  verify-cot DIR  check a downloaded chain-of-trust signature and artifact hashes\n"
+    "  encrypt-env     make an encryptedEnv entry for a task\n"
     "\n"
     "  run:  docker-worker run FILE [--output DIR] [--task-id ID] [--scope S]... [--config F]\n"
     "  docker-worker --version | --help\n";
@@ -50,6 +53,7 @@ int main(int argc, char** argv) {
   if (verb == "start") return docker_worker::StartCommand(args);
   if (verb == "submit") return docker_worker::SubmitCommand(args);
   if (verb == "local-queue") return docker_worker::LocalQueueCommand(args);
+  if (verb == "verify-cot") return docker_worker::VerifyCotCommand(args, std::cout, std::cerr);
   std::cerr << "docker-worker: unknown verb \"" << verb << "\"\n" << kHelp;
   return 64;
 }

@@ -194,6 +194,8 @@ int RunCommand(const std::vector<std::string>& args) {
       .log_sinks = {std::make_shared<FdLogSink>(STDOUT_FILENO)},
       .before_resolve = {},
       .live_log_server = nullptr,
+      .expand_scopes = {},
+      .taskcluster = nullptr,
   });
 
   RunResult result;

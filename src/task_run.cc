@@ -10,6 +10,7 @@
 #include "docker_worker/image_puller.h"
 #include "docker_worker/payload_validator.h"
 #include "docker_worker/schema_validator.h"
+#include "docker_worker/privilege_gates.h"
 #include "docker_worker/scopes.h"
 
 namespace docker_worker {
@@ -45,6 +46,7 @@ TaskRun::TaskRun(Inputs inputs)
       ctx_(in_.config, in_.task, in_.task_id, in_.run_id, in_.queue, in_.docker, log_, in_.clock,
            stop_source_.get_token(), in_.work_dir, in_.backing_log_path) {
   ctx_.live_log_server = in_.live_log_server;
+  ctx_.taskcluster = in_.taskcluster;
   // The log exists from construction, so an Abort before Run() is logged too.
   std::error_code ec;
   std::filesystem::create_directories(in_.work_dir, ec);
@@ -169,35 +171,23 @@ Status TaskRun::BuildContainerSpec(ContainerSpec& spec) {
   if (Status s = StoppedStatus(); !s.ok()) return s;
   const Payload& p = *payload_;
   const WorkerConfig& c = in_.config;
-  const std::vector<std::string>& scopes = in_.task.scopes;
   auto refuse = [&](const std::string& message) {
     log_.Error(kDockerConfigMessage + message);
     return Status::TaskFailed(message);
   };
 
-  for (const auto& f : features_) {
-    for (const auto& alternatives : f->RequiredScopes(ctx_)) {
-      if (!AnyScopeSatisfied(scopes, alternatives)) {
-        return refuse("Insufficient scopes to use '" + f->Name() + "' feature. Try adding " +
-                      alternatives.front() + " to the .scopes array.");
-      }
-    }
-  }
-  if (p.privileged) {
-    if (!c.allow_privileged) {
-      return refuse(
-          "Cannot run task using docker privileged mode.  Worker must be enabled to allow "
-          "running of privileged tasks.");
-    }
-    if (!AnyScopeSatisfied(scopes, {"docker-worker:capability:privileged",
-                                    "docker-worker:capability:privileged:" + c.WorkerPool()})) {
-      return refuse(
-          "Insufficient scopes to run task in privileged mode. Try adding "
-          "docker-worker:capability:privileged to the .scopes array");
-    }
-  }
+  ScopeChecker scopes(in_.task.scopes, in_.expand_scopes);
+  if (Status s = CheckFeatureScopes(features_, ctx_, scopes); !s.ok()) return refuse(s.message());
+  if (Status s = CheckPayloadPrivileges(p, c, scopes); !s.ok()) return refuse(s.message());
   for (const auto& [device, wanted] : p.devices) {
-    if (wanted) return refuse("Device \"" + device + "\" is not supported by this worker yet.");
+    if (!wanted) continue;
+    if (device == "kvm") {
+      spec.devices.push_back({.path_on_host = "/dev/kvm", .path_in_container = "/dev/kvm"});
+    } else if (device == "hostSharedMemory") {
+      spec.binds.push_back("/dev/shm:/dev/shm");
+    } else {
+      return refuse("Device \"" + device + "\" is not supported by this worker yet.");
+    }
   }
   if (!p.cache.empty()) return refuse("Caches are not supported by this worker yet.");
   if (!p.encrypted_env.empty()) {
@@ -239,7 +229,9 @@ Status TaskRun::BuildContainerSpec(ContainerSpec& spec) {
   spec.privileged = p.privileged;
   spec.shm_size = kShmSize;
   spec.extra_hosts = {"localhost.localdomain:127.0.0.1"};
-  spec.binds = ctx_.binds;
+  spec.extra_hosts.insert(spec.extra_hosts.end(), ctx_.extra_hosts.begin(), ctx_.extra_hosts.end());
+  spec.network_mode = ctx_.network;
+  spec.binds.insert(spec.binds.begin(), ctx_.binds.begin(), ctx_.binds.end());
   spec.links = ctx_.links;
   spec.cap_add = ctx_.cap_add;
   spec.log_driver = "none";  // the task log is ours; the engine keeps no second copy
@@ -384,18 +376,20 @@ RunResult TaskRun::Conclude(const Status& status) {
   }
   log_.Close();
 
-  for (size_t i = features_.size(); i-- > 0;) {
-    Status s = features_[i]->Stop(ctx_, outcome);
-    if (!s.ok() && result.resolution.state == RunState::kCompleted) {
-      result.resolution = Resolution::Failed();
-    }
-  }
+  // The container goes before the features stop: services such as the proxy's network can only
+  // be released once nothing is attached to them.
   std::string container;
   {
     std::lock_guard lock(mu_);
     container = container_id_;
   }
   if (!container.empty()) (void)in_.docker.RemoveContainer(container);
+  for (size_t i = features_.size(); i-- > 0;) {
+    Status s = features_[i]->Stop(ctx_, outcome);
+    if (!s.ok() && result.resolution.state == RunState::kCompleted) {
+      result.resolution = Resolution::Failed();
+    }
+  }
   std::error_code ec;
   std::filesystem::remove_all(in_.work_dir, ec);
   if (in_.before_resolve) in_.before_resolve();

@@ -122,6 +122,10 @@ void Worker::StartRun(Claim claim) {
             if (s.reclaimer.joinable()) s.reclaimer.join();
           },
       .live_log_server = live_log_,
+      .expand_scopes = [q = s.queue.get()](const std::vector<std::string>& scopes) {
+        return q->ExpandScopes(scopes);
+      },
+      .taskcluster = s.queue->Client(),
   });
   log_.Event("taskStart", {{"taskId", s.claim.task_id},
                            {"runId", std::to_string(s.claim.run_id)},

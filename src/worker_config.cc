@@ -38,6 +38,14 @@ constexpr const char* kDefaults = R"({
     "interactive": {"enabled": true},
     "allowPtrace": {"enabled": true}
   },
+  "deviceManagement": {
+    "cpu": {"enabled": false},
+    "loopbackAudio": {"enabled": true},
+    "loopbackVideo": {"enabled": true},
+    "hostSharedMemory": {"enabled": true},
+    "kvm": {"enabled": true}
+  },
+  "cache": {"enabled": true},
   "artifacts": {
     "skipCompressionExtensions": [".7z", ".bz2", ".deb", ".dmg", ".flv", ".gif", ".gz",
       ".jpeg", ".jpg", ".png", ".swf", ".tbz", ".tgz", ".webp", ".whl", ".woff", ".woff2",
@@ -132,6 +140,15 @@ WorkerConfig Extract(std::shared_ptr<json::Document> doc) {
           m.value.IsObject() && json::GetBool(m.value, "enabled").value_or(false);
     }
   }
+  if (const auto* dm = json::FindObject(d, "deviceManagement")) {
+    for (const auto& m : dm->GetObject()) {
+      c.devices[m.name.GetString()] =
+          m.value.IsObject() && json::GetBool(m.value, "enabled").value_or(false);
+    }
+  }
+  if (const auto* cache = json::FindObject(d, "cache")) {
+    c.caches_enabled = json::GetBool(*cache, "enabled").value_or(true);
+  }
   if (const auto* a = json::FindObject(d, "artifacts")) {
     if (const auto* exts = json::FindArray(*a, "skipCompressionExtensions")) {
       for (const auto& e : exts->GetArray()) {
@@ -146,6 +163,11 @@ WorkerConfig Extract(std::shared_ptr<json::Document> doc) {
 }
 
 }  // namespace
+
+bool WorkerConfig::DeviceEnabled(const std::string& name) const {
+  auto it = devices.find(name);
+  return it != devices.end() && it->second;
+}
 
 bool WorkerConfig::FeatureEnabled(const std::string& name) const {
   auto it = features.find(name);

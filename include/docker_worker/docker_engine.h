@@ -88,6 +88,8 @@ struct NetworkInfo {
   std::string id;
   std::string name;
   std::map<std::string, std::string> labels;
+  std::string gateway;  // IPv4 gateway (the host's address on the network); InspectNetwork only
+  std::string subnet;   // e.g. "172.19.0.0/16"; InspectNetwork only
 };
 
 struct VolumeInfo {
@@ -141,6 +143,11 @@ class DockerEngine {
   virtual Result<std::string> CreateNetwork(const std::string& name,
                                             const std::map<std::string, std::string>& labels) = 0;
   virtual Status RemoveNetwork(const std::string& id) = 0;  // a missing network is ok
+  virtual Result<NetworkInfo> InspectNetwork(const std::string& id) = 0;
+  // The IPv4 address of container `id` on network `network` (name or id); kNotFound when the
+  // container is not attached to it (or not running).
+  virtual Result<std::string> ContainerAddress(const std::string& id,
+                                               const std::string& network) = 0;
   virtual Result<std::vector<NetworkInfo>> ListNetworks(const std::vector<std::string>& labels) = 0;
 
   // --- volumes

@@ -9,7 +9,8 @@
 //          cancel or maxRunTime); collects results such as artifacts (upstream's `stopped`).
 //          An error turns a successful run into a failed one.
 //   Stop   in reverse registry order, always, for every selected feature (also when the run
-//          stopped before or during Link), after the log was closed; releases services and
+//          stopped before or during Link), after the log was closed and the task container
+//          removed; releases services (the proxy and its network) and
 //          uploads logs (upstream's `killed`). Stop must cope with a run whose Link never ran or
 //          failed, and must upload nothing when outcome.canceled.
 // All hooks run on the task's thread. A Feature object serves exactly one run.

@@ -25,6 +25,7 @@ struct Artifact {
   std::string content_type;  // kFile, kReference
   std::string file;          // kFile: local path of the bytes (uncompressed)
   std::string sha256;        // kFile: hex SHA-256 of the bytes, when the producer knows it
+  bool uncompressed = false; // kFile: never gzip on the wire (signed bytes, as upstream)
   std::string url;           // kReference
   std::string target;        // kLink: name of the artifact linked to
   std::string reason;        // kError: file-missing-on-worker, invalid-resource-on-worker, ...

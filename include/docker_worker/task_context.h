@@ -18,6 +18,7 @@
 #include "docker_worker/live_log_server.h"
 #include "docker_worker/run_queue.h"
 #include "docker_worker/task_definition.h"
+#include "docker_worker/taskcluster_client.h"
 #include "docker_worker/task_log.h"
 #include "docker_worker/worker_config.h"
 
@@ -51,10 +52,14 @@ struct TaskContext {
   std::string work_dir;   // scratch folder of this run, removed afterwards
   std::string backing_log_path;  // the raw task log on disk
   LiveLogServer* live_log_server = nullptr;  // the daemon's; null for `run`
+  // The run's Taskcluster client (root URL, temporary credentials swapped on reclaim); null for
+  // `run`, which has no queue.
+  TaskclusterClient* taskcluster = nullptr;
 
   // Filled in as the run goes.
   const Payload* payload = nullptr;  // after validation
-  std::string image_id;              // after the image is ready
+  std::string image_id;              // after the image is ready ("sha256:...")
+  std::string image_artifact_hash;   // "sha256:<hex>" of a task/indexed image artifact, else ""
   std::string container_id;          // after the container is created
 
   // Contributions to the task container, from Link.
@@ -62,6 +67,8 @@ struct TaskContext {
   std::vector<std::string> binds;
   std::vector<std::string> links;
   std::vector<std::string> cap_add;
+  std::vector<std::string> extra_hosts;  // "name:ip"
+  std::string network;                   // "" = the engine's default bridge
 
   // Uploaded artifact name -> hex SHA-256 of its uncompressed bytes.
   std::mutex mu;

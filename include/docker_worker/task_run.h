@@ -3,7 +3,7 @@
 // Run() executes, on the calling thread and exactly once:
 //   select features -> header -> features Link+Start -> validate payload -> image
 //   -> container spec (privileges, env) -> create, attach, start, wait (maxRunTime)
-//   -> features Finish (artifacts) -> footer -> features Stop (reverse) -> remove container
+//   -> features Finish (artifacts) -> footer -> remove container -> features Stop (reverse)
 //   -> resolve with the run's queue (unless canceled)
 // and returns how it ended. Every failure is written to the task log with upstream's message
 // and maps to upstream's resolution (failed, or exception with a reason); the container is
@@ -24,6 +24,7 @@
 #include "docker_worker/docker_engine.h"
 #include "docker_worker/feature.h"
 #include "docker_worker/run_queue.h"
+#include "docker_worker/scopes.h"
 #include "docker_worker/task_context.h"
 #include "docker_worker/task_definition.h"
 #include "docker_worker/task_log.h"
@@ -55,6 +56,11 @@ class TaskRun {
     // (the daemon stops reclaiming there). May be empty.
     std::function<void()> before_resolve;
     LiveLogServer* live_log_server = nullptr;  // serves the log while the task runs
+    // Role expansion for scope checks (auth.expandScopes with the run's credentials); empty:
+    // only the scopes as written count (`run` without a queue).
+    ScopeExpansion expand_scopes;
+    // The run's Taskcluster client, for features acting with the run's credentials (the proxy).
+    TaskclusterClient* taskcluster = nullptr;
   };
 
   explicit TaskRun(Inputs inputs);

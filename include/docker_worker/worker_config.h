@@ -65,6 +65,12 @@ struct WorkerConfig {
 
   // features: name -> enabled on this worker
   std::map<std::string, bool> features;
+  // deviceManagement: device name -> tasks may ask for it (cpu off, the others on by default)
+  std::map<std::string, bool> devices;
+  bool caches_enabled = true;  // cache.enabled
+  // Port of each task's taskcluster proxy on its network's gateway. Not a config key: tasks
+  // expect http://taskcluster/ (port 80); tests set 0 (any free port).
+  int taskcluster_proxy_port = 80;
 
   // artifacts and keys
   std::vector<std::string> skip_compression_extensions;
@@ -75,6 +81,7 @@ struct WorkerConfig {
   std::shared_ptr<const json::Document> raw;
 
   bool FeatureEnabled(const std::string& name) const;
+  bool DeviceEnabled(const std::string& name) const;
   std::string WorkerPool() const { return provisioner_id + "/" + worker_type; }
 
   // Defaults only.

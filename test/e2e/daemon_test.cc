@@ -80,7 +80,7 @@ TEST_CASE("e2e: failing, malformed and intermittent tasks resolve as upstream", 
 }
 
 TEST_CASE("e2e: a short claim is reclaimed until the task finishes", "[e2e]") {
-  LocalSystem sys({.capacity = 1, .claim_timeout_seconds = 3, .worker_type = "e2e"});
+  LocalSystem sys(LocalSystem::With(1, 3, "e2e"));
   sys.StartWorker();
   std::string id = sys.CreateTask(R"({"image": "taskenv/busybox:latest", "maxRunTime": 60,
                                       "command": ["sh", "-c", "sleep 7; echo slept"]})");
@@ -91,7 +91,7 @@ TEST_CASE("e2e: a short claim is reclaimed until the task finishes", "[e2e]") {
 }
 
 TEST_CASE("e2e: cancel while running kills the container and reports nothing", "[e2e]") {
-  LocalSystem sys({.capacity = 1, .claim_timeout_seconds = 3, .worker_type = "e2e"});
+  LocalSystem sys(LocalSystem::With(1, 3, "e2e"));
   sys.StartWorker();
   std::string id = sys.CreateTask(R"({"image": "taskenv/busybox:latest", "maxRunTime": 120,
                                       "command": ["sh", "-c", "sleep 100"]})");
@@ -128,7 +128,7 @@ TEST_CASE("e2e: SIGTERM aborts running tasks with worker-shutdown, logs uploaded
 }
 
 TEST_CASE("e2e: capacity 4 runs 4 tasks at once", "[e2e]") {
-  LocalSystem sys({.capacity = 4, .claim_timeout_seconds = 1200, .worker_type = "e2e"});
+  LocalSystem sys(LocalSystem::With(4, 1200, "e2e"));
   std::vector<std::string> ids;
   for (int i = 0; i < 4; ++i) {
     ids.push_back(sys.CreateTask(R"({"image": "taskenv/busybox:latest", "maxRunTime": 60,

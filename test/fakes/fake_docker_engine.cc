@@ -267,8 +267,29 @@ Result<std::string> FakeDockerEngine::CreateNetwork(
     const std::string& name, const std::map<std::string, std::string>& labels) {
   std::lock_guard lock(mu_);
   std::string id = "network" + std::to_string(++next_id_);
-  networks_[id] = {id, name, labels};
+  networks_[id] = {id, name, labels, "127.0.0.1", "127.0.0.0/8"};
   return id;
+}
+
+Result<NetworkInfo> FakeDockerEngine::InspectNetwork(const std::string& id) {
+  std::lock_guard lock(mu_);
+  auto it = networks_.find(id);
+  if (it == networks_.end()) return Status(Code::kNotFound, "no such network " + id);
+  return it->second;
+}
+
+Result<std::string> FakeDockerEngine::ContainerAddress(const std::string& id,
+                                                      const std::string&) {
+  std::lock_guard lock(mu_);
+  if (!containers_.count(id)) return Status(Code::kNotFound, "no such container " + id);
+  return std::string("127.0.0.1");
+}
+
+std::vector<NetworkInfo> FakeDockerEngine::networks() const {
+  std::lock_guard lock(mu_);
+  std::vector<NetworkInfo> out;
+  for (const auto& [id, n] : networks_) out.push_back(n);
+  return out;
 }
 
 Status FakeDockerEngine::RemoveNetwork(const std::string& id) {

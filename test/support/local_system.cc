@@ -31,9 +31,19 @@ LocalSystem::LocalSystem(Options options) : options_(std::move(options)) {
   for (char& c : worker_id_) {
     if (c == '_') c = '-';
   }
-  WriteFile(dir_ / "worker.json", R"({"taskQueue": {"pollInterval": 200}})");
+  WriteFile(dir_ / "worker.json", options_.worker_config.empty()
+                                      ? R"({"taskQueue": {"pollInterval": 200}})"
+                                      : options_.worker_config);
+  if (!options_.worker_access_token.empty()) {
+    WriteFile(dir_ / "clients.json",
+              R"([{"clientId": "root", "accessToken": ")" + NewSlugId() + NewSlugId() +
+                  R"(", "scopes": ["*"]}, {"clientId": "worker", "accessToken": ")" +
+                  options_.worker_access_token + R"(", "scopes": ["*"]}])");
+  }
   StartQueue();
-  auto clients = json::Parse(ReadFile(dir_ / "data/clients.json"));
+  auto clients = json::Parse(ReadFile(options_.worker_access_token.empty()
+                                          ? dir_ / "data/clients.json"
+                                          : dir_ / "clients.json"));
   if (clients.ok() && clients->IsArray() && !clients->Empty()) {
     root_ = {json::GetString((*clients)[0], "clientId").value_or(""),
              json::GetString((*clients)[0], "accessToken").value_or(""), ""};
@@ -50,12 +60,16 @@ LocalSystem::~LocalSystem() {
 void LocalSystem::StartQueue() {
   std::string listen = "127.0.0.1:" + std::to_string(port_);
   std::string err = dir_ / ("queue-" + std::to_string(port_) + ".err");
-  queue_proc_ = std::make_unique<Subprocess>(
-      std::vector<std::string>{WorkerBinary(), "local-queue", "--listen", listen, "--data",
-                               dir_ / "data", "--claim-timeout",
-                               std::to_string(options_.claim_timeout_seconds), "--poll-timeout",
-                               "2"},
-      std::map<std::string, std::string>{}, dir_ / "queue.log.part", err);
+  std::vector<std::string> args{WorkerBinary(), "local-queue", "--listen", listen, "--data",
+                                dir_ / "data", "--claim-timeout",
+                                std::to_string(options_.claim_timeout_seconds), "--poll-timeout",
+                                "2"};
+  if (!options_.worker_access_token.empty()) {
+    args.push_back("--clients");
+    args.push_back(dir_ / "clients.json");
+  }
+  queue_proc_ = std::make_unique<Subprocess>(args, std::map<std::string, std::string>{},
+                                             dir_ / "queue.log.part", err);
   std::smatch m;
   static const std::regex kListening("listening on (http://127\\.0\\.0\\.1:([0-9]+))");
   PollFor(20, [&] {
@@ -84,8 +98,12 @@ void LocalSystem::StartWorker() {
                                "--worker-type", options_.worker_type, "--worker-group", "e2e",
                                "--worker-id", worker_id_, "--capacity",
                                std::to_string(options_.capacity), "--work-dir", dir_ / "work"},
-      std::map<std::string, std::string>{{"TASKCLUSTER_CLIENT_ID", root_.client_id},
-                                         {"TASKCLUSTER_ACCESS_TOKEN", root_.access_token}},
+      options_.worker_access_token.empty()
+          ? std::map<std::string, std::string>{{"TASKCLUSTER_CLIENT_ID", root_.client_id},
+                                               {"TASKCLUSTER_ACCESS_TOKEN", root_.access_token}}
+          : std::map<std::string, std::string>{
+                {"TASKCLUSTER_CLIENT_ID", "worker"},
+                {"TASKCLUSTER_ACCESS_TOKEN", options_.worker_access_token}},
       dir_ / ("worker-" + std::to_string(++worker_starts_) + ".log"), dir_ / "worker.err");
   PollFor(20, [&] { return WorkerLog().find("workerReady") != std::string::npos; });
 }
@@ -98,13 +116,17 @@ int LocalSystem::StopWorker(int sig) {
   return code;
 }
 
-std::string LocalSystem::CreateTask(const std::string& payload, int retries) {
-  std::string id = NewSlugId();
+std::string LocalSystem::CreateTask(const std::string& payload, int retries,
+                                    const std::vector<std::string>& scopes, std::string task_id) {
+  std::string id = task_id.empty() ? NewSlugId() : task_id;
+  std::string scope_list;
+  for (const auto& s : scopes) scope_list += (scope_list.empty() ? "\"" : ", \"") + s + "\"";
   auto now = clock_.Now();
   std::string def = R"({"provisionerId": "local-provisioner", "workerType": ")" +
                     options_.worker_type + R"(", "created": ")" + FormatIso(now) +
                     R"(", "deadline": ")" + FormatIso(now + std::chrono::hours(1)) +
-                    R"(", "retries": )" + std::to_string(retries) +
+                    R"(", "retries": )" + std::to_string(retries) + R"(, "scopes": [)" +
+                    scope_list + "]" +
                     R"(, "metadata": {"name": "e2e", "description": "e2e", "owner": "e2e@example.com",
                         "source": "https://example.com/e2e"}, "payload": )" +
                     payload + "}";

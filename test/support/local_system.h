@@ -22,7 +22,19 @@ class LocalSystem {
     int capacity = 1;
     int claim_timeout_seconds = 1200;
     std::string worker_type = "e2e";
+    // When set, the worker runs as its own client "worker" with this access token (scopes "*");
+    // otherwise it shares the test's root client.
+    std::string worker_access_token;
+    // The worker's config file (JSON text); "" = a fast poll interval only.
+    std::string worker_config;
   };
+  static Options With(int capacity, int claim_timeout_seconds, std::string worker_type) {
+    Options o;
+    o.capacity = capacity;
+    o.claim_timeout_seconds = claim_timeout_seconds;
+    o.worker_type = std::move(worker_type);
+    return o;
+  }
   explicit LocalSystem(Options options);
   ~LocalSystem();
 
@@ -34,7 +46,9 @@ class LocalSystem {
   int StopWorker(int sig);
 
   // createTask for this pool with `payload` (JSON text); returns the task id.
-  std::string CreateTask(const std::string& payload, int retries = 0);
+  // `scopes` become the task's scopes; `task_id` "" picks a fresh one.
+  std::string CreateTask(const std::string& payload, int retries = 0,
+                         const std::vector<std::string>& scopes = {}, std::string task_id = "");
   // Polls status until the given run is resolved (or `seconds` pass); returns the run's
   // {state, reasonResolved}; {"timeout", ""} when it did not resolve in time.
   std::pair<std::string, std::string> WaitForRun(const std::string& task_id, int run_id,

@@ -46,6 +46,8 @@ struct Harness {
   std::shared_ptr<StringSink> sink = std::make_shared<StringSink>();
   std::unique_ptr<TaskRun> run;
   LiveLogServer* live_log_server = nullptr;
+  ScopeExpansion expand_scopes;
+  TaskclusterClient* taskcluster = nullptr;
 
   Harness() {
     docker.AddImage("busybox:latest", "sha256:busybox");
@@ -76,6 +78,8 @@ struct Harness {
         .log_sinks = {sink},
         .before_resolve = {},
         .live_log_server = live_log_server,
+        .expand_scopes = expand_scopes,
+        .taskcluster = taskcluster,
     });
     return *run;
   }
@@ -365,6 +369,146 @@ TEST_CASE("privileged needs the worker's permission and the task's scope", "[uni
   h.config.allow_privileged = true;
   h.Run(kSimple, scope);
   CHECK_FALSE(h.docker.created()[0].privileged);
+}
+
+// Every privileged thing needs all three: the config allows it, the task holds the scope, the
+// payload asks. All eight combinations for each gate.
+struct Gate {
+  std::string name;
+  std::string ask;    // payload members that ask for it
+  std::string scope;  // the scope that grants it
+  std::function<void(Harness&, bool)> configure;
+  std::string config_refusal;
+  std::string scope_refusal;
+  std::function<bool(const ContainerSpec&)> applied;
+};
+
+const std::vector<Gate>& Gates() {
+  static const std::vector<Gate> gates = {
+      {"privileged", R"("capabilities": {"privileged": true})",
+       "docker-worker:capability:privileged",
+       [](Harness& h, bool on) { h.config.allow_privileged = on; },
+       "Worker must be enabled to allow running of privileged tasks.",
+       "Insufficient scopes to run task in privileged mode.",
+       [](const ContainerSpec& s) { return s.privileged; }},
+      {"kvm", R"("capabilities": {"devices": {"kvm": true}})",
+       "docker-worker:capability:device:kvm",
+       [](Harness& h, bool on) { h.config.devices["kvm"] = on; },
+       "Device \"kvm\" is not enabled on this worker",
+       "Insufficient scopes to attach devices to task container.",
+       [](const ContainerSpec& s) {
+         return s.devices.size() == 1 && s.devices[0].path_on_host == "/dev/kvm";
+       }},
+      {"hostSharedMemory", R"("capabilities": {"devices": {"hostSharedMemory": true}})",
+       "docker-worker:capability:device:hostSharedMemory",
+       [](Harness& h, bool on) { h.config.devices["hostSharedMemory"] = on; },
+       "Device \"hostSharedMemory\" is not enabled on this worker",
+       "Insufficient scopes to attach devices to task container.",
+       [](const ContainerSpec& s) {
+         return std::find(s.binds.begin(), s.binds.end(), "/dev/shm:/dev/shm") != s.binds.end();
+       }},
+      {"allowPtrace", R"("features": {"allowPtrace": true})", "docker-worker:feature:allowPtrace",
+       [](Harness& h, bool on) { h.config.features["allowPtrace"] = on; },
+       "allowPtrace is not enabled on this worker",
+       "Insufficient scopes to use 'allowPtrace' feature. Try adding "
+       "docker-worker:feature:allowPtrace to the .scopes array.",
+       [](const ContainerSpec& s) {
+         return std::find(s.cap_add.begin(), s.cap_add.end(), "SYS_PTRACE") != s.cap_add.end();
+       }},
+      // Caches themselves come with the images-and-caches work; the gate is here already.
+      {"cache", R"("cache": {"build-cache": "/cache"})", "docker-worker:cache:build-cache",
+       [](Harness& h, bool on) { h.config.caches_enabled = on; },
+       "Caches are not enabled on this worker", "Insufficient scopes to attach cache volumes.",
+       nullptr},
+  };
+  return gates;
+}
+
+TEST_CASE("gates: each privileged thing needs config, scope and payload (8 combinations)",
+          "[unit]") {
+  for (const Gate& g : Gates()) {
+    for (int combo = 0; combo < 8; ++combo) {
+      const bool config = combo & 1, scope = combo & 2, ask = combo & 4;
+      INFO(g.name << ": config=" << config << " scope=" << scope << " ask=" << ask);
+      Harness h;
+      g.configure(h, config);
+      std::string payload = R"({"image": "busybox:latest", "maxRunTime": 60)";
+      if (ask) payload += ", " + g.ask;
+      payload += "}";
+      RunResult r = h.Run(payload, scope ? "\"scopes\": [\"" + g.scope + "\"]" : "");
+      const bool refused_by_config = h.log().find(g.config_refusal) != std::string::npos;
+      const bool refused_by_scope = h.log().find(g.scope_refusal) != std::string::npos;
+      if (!ask) {
+        CHECK(r.resolution == Resolution::Completed());
+        REQUIRE(h.docker.created().size() == 1);
+        if (g.applied) CHECK_FALSE(g.applied(h.docker.created()[0]));
+      } else if (!config) {
+        CHECK(r.resolution == Resolution::Failed());
+        CHECK(refused_by_config);
+        CHECK(h.docker.created().empty());
+      } else if (!scope) {
+        CHECK(r.resolution == Resolution::Failed());
+        CHECK(refused_by_scope);
+        CHECK_FALSE(refused_by_config);
+        CHECK(h.docker.created().empty());
+      } else if (g.applied) {
+        CHECK(r.resolution == Resolution::Completed());
+        REQUIRE(h.docker.created().size() == 1);
+        CHECK(g.applied(h.docker.created()[0]));
+      } else {
+        CHECK_FALSE(refused_by_config);
+        CHECK_FALSE(refused_by_scope);
+      }
+    }
+  }
+}
+
+TEST_CASE("gates: the pool-suffixed scope grants, another pool's does not", "[unit]") {
+  for (const Gate& g : Gates()) {
+    for (const std::string pool : {"prov/wt", "prov/other"}) {
+      INFO(g.name << " " << pool);
+      Harness h;
+      g.configure(h, true);
+      RunResult r = h.Run(R"({"image": "busybox:latest", "maxRunTime": 60, )" + g.ask + "}",
+                          "\"scopes\": [\"" + g.scope + ":" + pool + "\"]");
+      CHECK((h.log().find(g.scope_refusal) == std::string::npos) == (pool == "prov/wt"));
+    }
+  }
+}
+
+TEST_CASE("gates: scopes granted through a role count (expanded once)", "[unit]") {
+  Harness h;
+  h.config.allow_privileged = true;
+  int expansions = 0;
+  h.expand_scopes = [&](const std::vector<std::string>& held) {
+    ++expansions;
+    std::vector<std::string> out = held;
+    if (std::find(held.begin(), held.end(), "assume:project:ci") != held.end()) {
+      out.push_back("docker-worker:capability:*");
+    }
+    return Result<std::vector<std::string>>(out);
+  };
+  RunResult r = h.Run(R"({"image": "busybox:latest", "maxRunTime": 60, "capabilities":
+                          {"privileged": true, "devices": {"kvm": true}}})",
+                      R"("scopes": ["assume:project:ci"])");
+  CHECK(r.resolution == Resolution::Completed());
+  REQUIRE(h.docker.created().size() == 1);
+  CHECK(h.docker.created()[0].privileged);
+  CHECK(expansions == 1);
+}
+
+TEST_CASE("gates: a failed role expansion fails the task and names the cause", "[unit]") {
+  Harness h;
+  h.config.allow_privileged = true;
+  h.expand_scopes = [](const std::vector<std::string>&) {
+    return Result<std::vector<std::string>>(Status(Code::kUnavailable, "auth unreachable"));
+  };
+  RunResult r = h.Run(R"({"image": "busybox:latest", "maxRunTime": 60,
+                          "capabilities": {"privileged": true}})",
+                      R"("scopes": ["assume:project:ci"])");
+  CHECK(r.resolution == Resolution::Failed());
+  CHECK(h.log().find("Could not expand the task's scopes: auth unreachable") != std::string::npos);
+  CHECK(h.docker.created().empty());
 }
 
 TEST_CASE("the container gets command, env with reserved variables winning, labels", "[unit]") {

@@ -1,0 +1,310 @@
+#include "docker_worker/taskcluster_proxy.h"
+
+#include <Poco/Exception.h>
+#include <Poco/Net/HTTPRequestHandler.h>
+#include <Poco/Net/HTTPRequestHandlerFactory.h>
+#include <Poco/Net/HTTPServer.h>
+#include <Poco/Net/HTTPServerParams.h>
+#include <Poco/Net/HTTPServerRequest.h>
+#include <Poco/Net/HTTPServerResponse.h>
+#include <Poco/Net/NetException.h>
+#include <Poco/Net/ServerSocket.h>
+#include <Poco/Net/SocketAddress.h>
+#include <Poco/ThreadPool.h>
+
+#include <algorithm>
+#include <cctype>
+#include <istream>
+
+#include "docker_worker/hawk.h"
+#include "docker_worker/json.h"
+#include "docker_worker/slugid.h"
+
+namespace docker_worker {
+
+struct TaskclusterProxy::Core {
+  TaskclusterClient& client;
+  HttpClient& http;
+  Clock& clock;
+  TaskclusterProxyOptions options;
+};
+
+namespace {
+
+constexpr size_t kMaxBody = 16u << 20;
+constexpr int kMaxRetries = 5;
+
+bool IEquals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+// Headers that describe one hop (RFC 9110 7.6.1) or that the proxy sets itself.
+bool NotForwarded(std::string_view name) {
+  for (const char* h : {"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate",
+                        "Proxy-Authorization", "TE", "Trailer", "Transfer-Encoding", "Upgrade",
+                        "Host", "Authorization", "Content-Length", "Expect"}) {
+    if (IEquals(name, h)) return true;
+  }
+  return false;
+}
+
+std::string MessageJson(const std::string& message) {
+  json::Document doc(rapidjson::kObjectType);
+  doc.AddMember("message", json::Str(message, doc.GetAllocator()), doc.GetAllocator());
+  return json::Serialize(doc);
+}
+
+std::string ScopesJson(const std::vector<std::string>& scopes) {
+  json::Document doc(rapidjson::kArrayType);
+  for (const auto& s : scopes) doc.PushBack(json::Str(s, doc.GetAllocator()), doc.GetAllocator());
+  return json::Serialize(doc);
+}
+
+class ProxyHandler final : public Poco::Net::HTTPRequestHandler {
+ public:
+  explicit ProxyHandler(std::shared_ptr<TaskclusterProxy::Core> core) : core_(std::move(core)) {}
+
+  void handleRequest(Poco::Net::HTTPServerRequest& request,
+                     Poco::Net::HTTPServerResponse& response) override {
+    try {
+      Handle(request, response);
+    } catch (const Poco::Exception&) {
+      // The peer went away mid-response: nothing left to tell it.
+    } catch (const std::exception&) {
+    }
+  }
+
+ private:
+  void Reply(Poco::Net::HTTPServerResponse& response, int status, const std::string& body,
+             const std::string& content_type = "application/json") {
+    response.setStatusAndReason(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(status));
+    response.setContentType(content_type);
+    response.setContentLength(static_cast<std::streamsize>(body.size()));
+    response.send() << body;
+  }
+
+  void Handle(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response) {
+    const auto& o = core_->options;
+    const std::string peer = request.clientAddress().host().toString();
+    if (!o.allow_peer || !o.allow_peer(peer)) {
+      return Reply(response, 403,
+                   MessageJson("taskcluster proxy: this proxy serves only its own task"));
+    }
+    std::string body;
+    if (request.hasContentLength() && request.getContentLength64() > static_cast<int64_t>(kMaxBody)) {
+      return Reply(response, 413, MessageJson("taskcluster proxy: request body over 16 MiB"));
+    }
+    {
+      std::istream& in = request.stream();
+      char buf[16384];
+      while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+        body.append(buf, static_cast<size_t>(in.gcount()));
+        if (body.size() > kMaxBody) {
+          return Reply(response, 413, MessageJson("taskcluster proxy: request body over 16 MiB"));
+        }
+      }
+    }
+    const std::string& method = request.getMethod();
+    const std::string& target = request.getURI();
+    std::string path = target.substr(0, target.find('?'));
+    if (path == "/credentials") {
+      return Reply(response, 403,
+                   MessageJson("taskcluster proxy: credentials are managed by the worker"));
+    }
+    if (path == "/bewit") return Bewit(method, body, response);
+
+    auto url = ProxyTargetUrl(core_->client.root_url(), target);
+    if (!url.ok()) {
+      return Reply(response, url.status().code() == Code::kNotFound ? 404 : 400,
+                   MessageJson("taskcluster proxy: " + url.status().message()));
+    }
+    Forward(request, method, *url, body, response);
+  }
+
+  void Bewit(const std::string& method, const std::string& body,
+             Poco::Net::HTTPServerResponse& response) {
+    if (method != "POST") {
+      return Reply(response, 405, MessageJson("taskcluster proxy: POST the URL to /bewit"));
+    }
+    std::string url = body;
+    while (!url.empty() && std::isspace(static_cast<unsigned char>(url.back()))) url.pop_back();
+    const std::string& root = core_->client.root_url();
+    if (url.rfind(root + "/", 0) != 0) {
+      return Reply(response, 400,
+                   MessageJson("taskcluster proxy: /bewit signs only URLs under " + root));
+    }
+    int64_t expires = ToEpochMillis(core_->clock.Now()) / 1000 + 3600;
+    auto signed_url = HawkSignUrl(core_->client.credentials(), url, expires,
+                                  core_->options.authorized_scopes);
+    if (!signed_url.ok()) {
+      return Reply(response, 400, MessageJson("taskcluster proxy: " + signed_url.status().message()));
+    }
+    response.set("Location", *signed_url);
+    Reply(response, 303, *signed_url, "text/plain; charset=utf-8");
+  }
+
+  void Forward(Poco::Net::HTTPServerRequest& request, const std::string& method,
+               const std::string& url, const std::string& body,
+               Poco::Net::HTTPServerResponse& response) {
+    const auto& o = core_->options;
+    HttpRequest out;
+    out.method = method;
+    out.url = url;
+    out.body = body;
+    out.total_timeout = o.upstream_timeout;
+    out.max_error_body = kMaxBody;
+    for (const auto& [name, value] : request) {
+      if (!NotForwarded(name)) out.headers.Add(name, value);
+    }
+    Credentials creds;
+    Result<HttpResponse> answer = Status(Code::kUnavailable, "not sent");
+    for (int attempt = 0; attempt <= kMaxRetries; ++attempt) {
+      if (attempt > 0 &&
+          !core_->clock.SleepUntil(core_->clock.Now() + TaskclusterRetryDelay(attempt), {})) {
+        break;
+      }
+      creds = core_->client.credentials();  // the newest: reclaim may have swapped them
+      HawkSignOptions sign;
+      sign.ts = ToEpochMillis(core_->clock.Now()) / 1000;
+      sign.nonce = NewSlugId();
+      sign.authorized_scopes = o.authorized_scopes;
+      auto header = HawkAuthorizationHeader(creds, method, url, sign);
+      if (!header.ok()) {
+        return Reply(response, 500, MessageJson("taskcluster proxy: " + header.status().message()));
+      }
+      out.headers.Set("Authorization", *header);
+      answer = core_->http.Send(out);
+      if (answer.ok() && answer->status < 500) break;
+    }
+    response.set("X-Taskcluster-Endpoint", url);
+    response.set("X-Taskcluster-Proxy-Version", std::string("docker-worker/") + DOCKER_WORKER_VERSION);
+    response.set(creds.certificate.empty() ? "X-Taskcluster-Proxy-Perm-ClientId"
+                                           : "X-Taskcluster-Proxy-Temp-ClientId",
+                 creds.client_id);
+    response.set("X-Taskcluster-Authorized-Scopes", ScopesJson(o.authorized_scopes));
+    if (!answer.ok()) {
+      return Reply(response, 502, MessageJson("taskcluster proxy: " + answer.status().message()));
+    }
+    for (const auto& [name, value] : answer->headers.fields()) {
+      if (NotForwarded(name) || IEquals(name, "Date")) continue;  // Poco sets its own Date
+      response.add(name, value);
+    }
+    response.setStatusAndReason(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(answer->status));
+    response.setContentLength(static_cast<std::streamsize>(answer->body.size()));
+    response.send() << answer->body;
+  }
+
+  std::shared_ptr<TaskclusterProxy::Core> core_;
+};
+
+class ProxyHandlerFactory final : public Poco::Net::HTTPRequestHandlerFactory {
+ public:
+  explicit ProxyHandlerFactory(std::shared_ptr<TaskclusterProxy::Core> core)
+      : core_(std::move(core)) {}
+  Poco::Net::HTTPRequestHandler* createRequestHandler(
+      const Poco::Net::HTTPServerRequest&) override {
+    return new ProxyHandler(core_);
+  }
+
+ private:
+  std::shared_ptr<TaskclusterProxy::Core> core_;
+};
+
+bool DotSegment(std::string_view path) {
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t end = path.find('/', start);
+    if (end == std::string_view::npos) end = path.size();
+    std::string_view seg = path.substr(start, end - start);
+    if (seg == "." || seg == ".." || IEquals(seg, "%2e") || IEquals(seg, "%2e%2e") ||
+        IEquals(seg, ".%2e") || IEquals(seg, "%2e.")) {
+      return true;
+    }
+    start = end + 1;
+  }
+  return false;
+}
+
+}  // namespace
+
+Result<std::string> ProxyTargetUrl(const std::string& root_url, const std::string& target) {
+  if (target.empty() || target[0] != '/') {
+    return Status(Code::kInvalidArgument, "request target must start with /");
+  }
+  const size_t q = target.find('?');
+  const std::string_view path = std::string_view(target).substr(0, q);
+  if (DotSegment(path)) return Status(Code::kInvalidArgument, "no . or .. segments allowed");
+  // Segments: "", a, b, ...
+  std::vector<std::string_view> segs;
+  size_t start = 1;
+  while (start <= path.size()) {
+    size_t end = path.find('/', start);
+    if (end == std::string_view::npos) end = path.size();
+    segs.push_back(path.substr(start, end - start));
+    start = end + 1;
+  }
+  auto plain = [](std::string_view s) {
+    return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+    });
+  };
+  if (segs.size() >= 3 && segs[0] == "api" && plain(segs[1]) && plain(segs[2])) {
+    return root_url + target;
+  }
+  if (segs.size() >= 2 && plain(segs[0]) && plain(segs[1]) && segs[0] != "api") {
+    return root_url + "/api" + target;
+  }
+  return Status(Code::kNotFound,
+                "unknown route " + std::string(path) +
+                    "; use /api/<service>/<version>/<path> (forwarded to " + root_url + ")");
+}
+
+Result<std::unique_ptr<TaskclusterProxy>> TaskclusterProxy::Start(TaskclusterClient& client,
+                                                                  HttpClient& http, Clock& clock,
+                                                                  TaskclusterProxyOptions options) {
+  std::unique_ptr<TaskclusterProxy> proxy(new TaskclusterProxy());
+  const std::string where = options.listen_address + ":" + std::to_string(options.port);
+  const int threads = std::max(1, options.max_threads);
+  proxy->core_ = std::make_shared<Core>(Core{client, http, clock, std::move(options)});
+  try {
+    Poco::Net::SocketAddress address(proxy->core_->options.listen_address,
+                                     static_cast<Poco::UInt16>(proxy->core_->options.port));
+    Poco::Net::ServerSocket socket;
+    socket.bind(address, /*reuseAddress=*/true, /*reusePort=*/false);
+    socket.listen(64);
+    proxy->port_ = socket.address().port();
+    auto* params = new Poco::Net::HTTPServerParams;  // owned by the HTTPServer
+    params->setMaxThreads(threads);
+    params->setMaxQueued(64);
+    params->setKeepAlive(true);
+    proxy->pool_ = std::make_unique<Poco::ThreadPool>(1, threads);
+    proxy->server_ = std::make_unique<Poco::Net::HTTPServer>(
+        new ProxyHandlerFactory(proxy->core_), *proxy->pool_, socket, params);
+    proxy->server_->start();
+  } catch (const Poco::Exception& e) {
+    return Status(Code::kUnavailable,
+                  "taskcluster proxy: cannot listen on " + where + ": " + e.displayText());
+  }
+  return proxy;
+}
+
+void TaskclusterProxy::Stop() {
+  if (server_) {
+    try {
+      server_->stopAll(/*abortCurrent=*/true);
+    } catch (const Poco::Exception&) {
+    }
+  }
+  if (pool_) pool_->joinAll();
+}
+
+TaskclusterProxy::~TaskclusterProxy() {
+  Stop();
+  server_.reset();
+  pool_.reset();
+}
+
+}  // namespace docker_worker

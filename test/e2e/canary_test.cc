@@ -1,0 +1,136 @@
+// The canary: the worker's access token is a unique string; with every feature on, 20 tasks
+// run and the string must appear nowhere a task or an observer can see: docker inspect of the
+// containers and networks, task logs, artifacts, proxy responses, container environments, the
+// worker's own log.
+#include <sodium.h>
+
+#include <catch2/catch.hpp>
+
+#include <set>
+#include <thread>
+
+#include "docker_worker/engine_api.h"
+#include "docker_worker/json.h"
+#include "docker_worker/slugid.h"
+#include "support/local_system.h"
+
+namespace docker_worker {
+namespace {
+
+using testing::LocalSystem;
+using testing::TempDir;
+
+std::string JsonString(const std::string& s) {
+  json::Document d;
+  d.SetString(s.data(), static_cast<rapidjson::SizeType>(s.size()), d.GetAllocator());
+  return json::Serialize(d);
+}
+
+// Writes a fresh chain-of-trust signing key (base64 of the 64-byte ed25519 secret key).
+std::string WriteSigningKey(TempDir& dir) {
+  REQUIRE(sodium_init() >= 0);
+  unsigned char pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
+  crypto_sign_keypair(pk, sk);
+  char b64[sodium_base64_ENCODED_LEN(crypto_sign_SECRETKEYBYTES, sodium_base64_VARIANT_ORIGINAL)];
+  sodium_bin2base64(b64, sizeof b64, sk, sizeof sk, sodium_base64_VARIANT_ORIGINAL);
+  std::string path = dir / "cot.key";
+  testing::WriteFile(path, b64);
+  return path;
+}
+
+TEST_CASE("e2e: canary — the worker's access token never reaches a task or a log", "[e2e]") {
+  const std::string canary = "CANARY-" + NewSlugId() + NewSlugId();
+  TempDir keys;
+  const std::string cot_key = WriteSigningKey(keys);
+  LocalSystem::Options options = LocalSystem::With(4, 1200, "e2e-canary");
+  options.worker_access_token = canary;
+  options.worker_config = R"({"taskQueue": {"pollInterval": 200},
+                              "ed25519SigningKeyLocation": ")" + cot_key + R"("})";
+  LocalSystem sys(options);
+  sys.StartWorker();
+
+  const std::string script =
+      "mkdir -p /out; env | sort; cat /etc/hosts; "
+      "wget -S -O /out/task.json http://taskcluster/api/queue/v1/task/$TASK_ID 2>&1; "
+      "wget -S -O /out/status.json $TASKCLUSTER_PROXY_URL/queue/v1/task/$TASK_ID/status 2>&1; "
+      "cat /out/task.json /out/status.json; sleep 1";
+  const std::string payload =
+      R"({"image": "taskenv/busybox:latest", "maxRunTime": 120, "command": ["sh", "-c", )" +
+      JsonString(script) + R"(], "env": {"PLAIN": "visible"},
+      "features": {"taskclusterProxy": true, "chainOfTrust": true, "allowPtrace": true,
+                   "localLiveLog": true, "artifacts": true},
+      "artifacts": {"public/out": {"type": "directory", "path": "/out"}}})";
+  const std::vector<std::string> scopes = {"docker-worker:feature:allowPtrace",
+                                           "queue:get-task:*", "queue:status:*"};
+  std::vector<std::string> ids;
+  for (int i = 0; i < 20; ++i) {
+    ids.push_back(sys.CreateTask(payload, 0, scopes));
+    REQUIRE(!ids.back().empty());
+  }
+
+  // While the tasks run: docker inspect of every task container and proxy network seen.
+  HttpClient docker(EngineApi::SocketFromEnvironment());
+  EngineApi engine(EngineApi::SocketFromEnvironment());
+  std::set<std::string> inspected;
+  std::vector<std::string> inspect_output;
+  auto inspect = [&](const std::string& path) {
+    HttpRequest r;
+    r.url = "http://docker/v1.41" + path;
+    auto resp = docker.Send(r);
+    if (resp.ok() && resp->ok()) inspect_output.push_back(resp->body);
+  };
+  auto resolved = [&] {
+    for (const auto& id : ids) {
+      if (sys.WaitForRun(id, 0, 0).first == "timeout") return false;
+    }
+    return true;
+  };
+  for (int i = 0; i < 1200 && !resolved(); ++i) {
+    auto containers = engine.ListContainers({"docker-worker.worker-id=" + sys.worker_id()});
+    if (containers.ok()) {
+      for (const auto& c : *containers) {
+        if (inspected.insert(c.id).second) inspect("/containers/" + c.id + "/json");
+      }
+    }
+    auto networks = engine.ListNetworks({"docker-worker.worker-id=" + sys.worker_id()});
+    if (networks.ok()) {
+      for (const auto& n : *networks) {
+        if (inspected.insert(n.id).second) inspect("/networks/" + n.id);
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  REQUIRE(resolved());
+  CHECK(inspected.size() >= 20);  // containers, plus their networks
+
+  int checked = 0;
+  for (const auto& id : ids) {
+    INFO("task " << id);
+    CHECK(sys.WaitForRun(id, 0, 0) == std::pair<std::string, std::string>{"completed", "completed"});
+    for (const char* name : {"public/logs/live_backing.log", "public/logs/live.log",
+                             "public/out/task.json", "public/out/status.json",
+                             "public/chain-of-trust.json", "public/logs/certified.log"}) {
+      auto bytes = sys.Artifact(id, name);
+      INFO(name);
+      REQUIRE(bytes);
+      CHECK(bytes->find(canary) == std::string::npos);
+      ++checked;
+    }
+    auto log = sys.Artifact(id, "public/logs/live_backing.log");
+    // The checks above looked at real content: the env, the proxy's answers and headers.
+    CHECK(log->find("PLAIN=visible") != std::string::npos);
+    CHECK(log->find("TASKCLUSTER_PROXY_URL=http://taskcluster") != std::string::npos);
+    CHECK(log->find("X-Taskcluster-Proxy-Temp-ClientId: task-client/" + id) != std::string::npos);
+    CHECK(log->find("\"taskId\":\"" + id + "\"") != std::string::npos);
+  }
+  CHECK(checked == 120);
+  for (const auto& out : inspect_output) CHECK(out.find(canary) == std::string::npos);
+  CHECK(inspect_output.size() >= 20);  // a container may go between listing and inspecting
+  const std::string worker_log =
+      sys.WorkerLog() + testing::ReadFile(sys.dir() / "worker.err");
+  CHECK(worker_log.find("taskFinish") != std::string::npos);
+  CHECK(worker_log.find(canary) == std::string::npos);
+}
+
+}  // namespace
+}  // namespace docker_worker
