@@ -64,9 +64,23 @@ double BareSequence(const std::string& socket) {
     std::exit(1);
   }
   std::string id = created.substr(at + 6, 64);
-  Call(curl, "POST", "/containers/" + id + "/start", "", &status);
-  Call(curl, "POST", "/containers/" + id + "/wait", "", &status);
-  Call(curl, "DELETE", "/containers/" + id + "?force=1&v=1", "", &status);
+  // Every step must succeed, or the baseline would time a failure.
+  auto step = [&](const char* method, const std::string& path, long ok) {
+    std::string body = Call(curl, method, path, "", &status);
+    if (status != ok) {
+      std::fprintf(stderr, "bench: %s %s answered %ld: %s\n", method, path.c_str(), status,
+                   body.c_str());
+      std::exit(1);
+    }
+    return body;
+  };
+  step("POST", "/containers/" + id + "/start", 204);
+  if (step("POST", "/containers/" + id + "/wait", 200).find("\"StatusCode\":0") ==
+      std::string::npos) {
+    std::fprintf(stderr, "bench: the bare container did not exit 0\n");
+    std::exit(1);
+  }
+  step("DELETE", "/containers/" + id + "?force=1&v=1", 204);
   curl_slist_free_all(headers);
   curl_easy_cleanup(curl);
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -111,6 +125,10 @@ int main(int argc, char** argv) {
   }
   std::string binary = argv[1];
   int n = argc > 2 ? std::atoi(argv[2]) : 20;
+  if (n < 1) {
+    std::fprintf(stderr, "bench_run: ITERATIONS must be at least 1\n");
+    return 64;
+  }
   const char* host = std::getenv("DOCKER_HOST");
   std::string socket = host && std::string(host).rfind("unix://", 0) == 0 ? host + 7
                                                                           : "/var/run/docker.sock";

@@ -6,13 +6,13 @@
 #   curl     the minimal build from scripts/build-deps (.deps/curl-*), no GnuTLS/Kerberos/LDAP
 #   OpenSSL  libssl.a + libcrypto.a (curl's TLS)
 #   others   Debian's libarchive.a, libsqlite3.a, libsodium.a, libgpgme.a (+ libassuan.a,
-#            libgpg-error.a); only the archive members the
-#            worker references are linked (e.g. no xar reader, hence no libxml2/ICU)
+#            libgpg-error.a); only the archive members the worker references are linked
+#            (e.g. no xar reader, hence no libxml2/ICU)
 # With -DDW_STATIC_DEPS=OFF everything comes from Debian's shared libraries (larger, slower).
 #
 # Defines the targets dw::curl dw::archive dw::sqlite dw::sodium dw::gpgme.
 
-option(DW_STATIC_DEPS "Link curl, OpenSSL, libarchive, SQLite and libsodium statically" ON)
+option(DW_STATIC_DEPS "Link curl, OpenSSL, libarchive, SQLite, libsodium and GPGME statically" ON)
 
 find_package(PkgConfig REQUIRED)
 

@@ -51,11 +51,13 @@ class ChainOfTrust final : public Feature {
 
  private:
   Status Certify(TaskContext& ctx) {
-    // The certified log is the backing log's bytes; they must be the whole task log.
-    auto log_sha = cot::Sha256OfFile(ctx.backing_log_path);
-    if (!log_sha.ok()) return log_sha.status().Prefixed("cannot hash the task log: ");
-    std::string streamed = ctx.log.sha256_hex();
-    if (!streamed.empty() && streamed != *log_sha) {
+    // The certified log is the backing log's bytes; they must be the whole task log, whose
+    // hash the log computed as it streamed (it is closed before any Stop). A backing file that
+    // missed writes is shorter.
+    const std::string log_sha = ctx.log.sha256_hex();
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(ctx.backing_log_path, ec);
+    if (log_sha.empty() || ec || size != ctx.log.bytes_written()) {
       return Status(Code::kInternal, "the task log on disk (" + ctx.backing_log_path +
                                          ") is not the whole task log; not certifying it");
     }
@@ -65,7 +67,7 @@ class ChainOfTrust final : public Feature {
     log.expires = ctx.task.expires;
     log.content_type = "text/plain";
     log.file = ctx.backing_log_path;
-    log.sha256 = *log_sha;
+    log.sha256 = log_sha;
     if (Status s = ctx.queue.CreateArtifact(log); !s.ok()) {
       return s.Prefixed(std::string("cannot upload ") + cot::kCertifiedLogName + ": ");
     }
@@ -73,7 +75,7 @@ class ChainOfTrust final : public Feature {
     cot::DocumentInputs in;
     {
       std::lock_guard lock(ctx.mu);
-      ctx.artifact_hashes[cot::kCertifiedLogName] = *log_sha;
+      ctx.artifact_hashes[cot::kCertifiedLogName] = log_sha;
       in.artifacts = ctx.artifact_hashes;
     }
     in.task = ctx.task.raw.get();

@@ -66,8 +66,7 @@ class TaskclusterProxyFeature final : public Feature {
     };
     options.authorized_scopes = ctx.task.scopes;
     options.authorized_scopes.push_back("queue:create-artifact:" + run);
-    http_ = std::make_unique<HttpClient>();
-    auto proxy = TaskclusterProxy::Start(*ctx.taskcluster, *http_, ctx.clock, std::move(options));
+    auto proxy = TaskclusterProxy::Start(*ctx.taskcluster, ctx.clock, std::move(options));
     if (!proxy.ok()) return Status::TaskFailed(proxy.status().message());
     proxy_ = std::move(*proxy);
 
@@ -83,7 +82,6 @@ class TaskclusterProxyFeature final : public Feature {
   Status Stop(TaskContext& ctx, const RunOutcome&) override {
     if (proxy_) proxy_->Stop();
     proxy_.reset();
-    http_.reset();
     if (!network_id_.empty()) {
       // A network that cannot go now is swept with the worker's other leftovers later.
       (void)ctx.docker.RemoveNetwork(network_id_);
@@ -94,7 +92,6 @@ class TaskclusterProxyFeature final : public Feature {
 
  private:
   std::string network_id_;
-  std::unique_ptr<HttpClient> http_;
   std::unique_ptr<TaskclusterProxy> proxy_;
 };
 

@@ -27,4 +27,9 @@ Result<std::vector<std::string>> ExpandScopes(TaskclusterClient& client,
   return expanded;
 }
 
+ScopeExpansion ScopeExpansionFor(TaskclusterClient* client) {
+  if (!client) return {};
+  return [client](const std::vector<std::string>& scopes) { return ExpandScopes(*client, scopes); };
+}
+
 }  // namespace docker_worker

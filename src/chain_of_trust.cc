@@ -9,6 +9,8 @@
 #include <fstream>
 #include <optional>
 
+#include "docker_worker/read_file.h"
+#include "docker_worker/base64.h"
 #include "docker_worker/js_stringify.h"
 #include "docker_worker/run_queue.h"
 #include "docker_worker/sha256.h"
@@ -30,56 +32,32 @@ Result<std::vector<unsigned char>> DecodeBase64(std::string_view text) {
   if (text.size() > kMaxKeyFileBytes) {
     return Status(Code::kInvalidArgument, "too long to be a base64 ed25519 key");
   }
-  std::vector<unsigned char> bin(text.size() + 1);
-  for (int variant : {sodium_base64_VARIANT_ORIGINAL, sodium_base64_VARIANT_ORIGINAL_NO_PADDING}) {
-    size_t len = 0;
-    if (sodium_base642bin(bin.data(), bin.size(), text.data(), text.size(), " \t\r\n", &len,
-                          nullptr, variant) == 0) {
-      bin.resize(len);
-      return bin;
-    }
-  }
-  sodium_memzero(bin.data(), bin.size());
-  return Status(Code::kInvalidArgument, "not valid base64");
+  auto decoded = Base64Decode(text, {Base64::kStandard, Base64::kStandardUnpadded}, " \t\r\n");
+  if (!decoded) return Status(Code::kInvalidArgument, "not valid base64");
+  std::vector<unsigned char> bin(decoded->begin(), decoded->end());
+  sodium_memzero(decoded->data(), decoded->size());
+  return bin;
 }
 
 void Wipe(std::vector<unsigned char>& v) {
   if (!v.empty()) sodium_memzero(v.data(), v.size());
 }
 
-Result<std::string> ReadSmallFile(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) return Status(Code::kNotFound, "cannot read " + path + ": " + std::strerror(errno));
-  std::string text(kMaxKeyFileBytes + 1, '\0');
-  size_t n = std::fread(text.data(), 1, text.size(), f);
-  bool failed = std::ferror(f) != 0;
-  int err = errno;
-  std::fclose(f);
-  if (failed) {
-    sodium_memzero(text.data(), text.size());
-    return Status(Code::kInvalidArgument, "cannot read " + path + ": " + std::strerror(err));
-  }
-  text.resize(n);
-  return text;
-}
-
 void WipeString(std::string& s) {
   if (!s.empty()) sodium_memzero(s.data(), s.size());
 }
 
-}  // namespace
-
-namespace {
 // Key::Parse of the text of `path`, the text wiped afterwards; errors name the path.
 template <typename Key>
 Result<Key> ParseKeyFile(const std::string& path) {
-  auto text = ReadSmallFile(path);
+  auto text = ReadWholeFile(path, {.max_bytes = kMaxKeyFileBytes, .secret = true});
   if (!text.ok()) return text.status();
   auto key = Key::Parse(*text);
   WipeString(*text);
   if (!key.ok()) return key.status().Prefixed(path + ": ");
   return key;
 }
+
 }  // namespace
 
 Result<PublicKey> PublicKey::Parse(std::string_view base64_text) {
@@ -114,11 +92,7 @@ bool PublicKey::Verify(std::string_view message, std::string_view signature) con
 }
 
 std::string PublicKey::Base64() const {
-  std::string out(sodium_base64_ENCODED_LEN(bytes_.size(), sodium_base64_VARIANT_ORIGINAL), '\0');
-  sodium_bin2base64(out.data(), out.size(), bytes_.data(), bytes_.size(),
-                    sodium_base64_VARIANT_ORIGINAL);
-  out.resize(std::strlen(out.c_str()));
-  return out;
+  return Base64Encode(bytes_.data(), bytes_.size());
 }
 
 Result<SigningKey> SigningKey::Parse(std::string_view base64_text) {

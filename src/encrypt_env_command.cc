@@ -10,6 +10,8 @@
 #include <map>
 #include <ostream>
 
+#include "docker_worker/read_file.h"
+#include "docker_worker/base64.h"
 #include "docker_worker/clock.h"
 #include "docker_worker/exit_codes.h"
 #include "docker_worker/gpg_home.h"
@@ -24,34 +26,6 @@ constexpr const char* kUsage =
     "30m, 1h, 2d, 3600s)";
 
 constexpr int64_t kMaxValidForMs = int64_t{10} * 365 * 24 * 3600 * 1000;
-
-std::optional<std::string> ReadWholeFile(const std::string& path, std::string& error) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) {
-    error = std::strerror(errno);
-    return std::nullopt;
-  }
-  std::string data;
-  char buf[16384];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) data.append(buf, n);
-  bool failed = std::ferror(f) != 0;
-  int saved = errno;
-  std::fclose(f);
-  if (failed) {
-    error = std::strerror(saved);
-    return std::nullopt;
-  }
-  return data;
-}
-
-std::string Base64(const std::string& bin) {
-  std::string out(sodium_base64_ENCODED_LEN(bin.size(), sodium_base64_VARIANT_ORIGINAL), '\0');
-  sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const unsigned char*>(bin.data()),
-                    bin.size(), sodium_base64_VARIANT_ORIGINAL);
-  out.resize(std::strlen(out.c_str()));
-  return out;
-}
 
 int Usage(std::ostream& err, const std::string& problem) {
   err << "docker-worker encrypt-env: " << problem << "\n" << kUsage << "\n";
@@ -127,10 +101,10 @@ Result<std::string> EncryptEnvEntry(const std::string& public_key, const std::st
   auto home = GpgHome::Create();
   if (!home.ok()) return home.status();
   auto imported = (*home)->Import(public_key);
-  if (!imported.ok()) return imported.status();
+  if (!imported.ok()) return Status(Code::kInvalidArgument, imported.status().message());
   auto message = (*home)->Encrypt(plaintext, imported->fingerprints);
   if (!message.ok()) return message.status();
-  return Base64(*message);
+  return Base64Encode(*message);
 }
 
 int EncryptEnvCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
@@ -184,29 +158,22 @@ int EncryptEnvCommand(const std::vector<std::string>& args, std::ostream& out, s
     valid_for_ms = *parsed;
   }
 
-  std::string reason;
-  auto key = ReadWholeFile(key_path, reason);
-  if (!key) return Usage(err, "--public-key: cannot read " + key_path + ": " + reason);
+  auto key = ReadWholeFile(key_path);
+  if (!key.ok()) return Usage(err, "--public-key: " + key.status().message());
 
   const int64_t now_ms = ToEpochMillis(SystemClock().Now());
   std::string plaintext =
       EnvMessagePlaintext(task_id, name, flags["--value"], now_ms, now_ms + valid_for_ms);
-  auto home = GpgHome::Create();
-  if (!home.ok()) {
-    err << "docker-worker encrypt-env: " << home.status().message() << "\n";
-    return 1;
-  }
-  auto imported = (*home)->Import(*key);
-  if (!imported.ok()) {
-    return Usage(err, "--public-key: " + key_path + ": " + imported.status().message());
-  }
-  auto message = (*home)->Encrypt(plaintext, imported->fingerprints);
+  auto entry = EncryptEnvEntry(*key, plaintext);
   sodium_memzero(plaintext.data(), plaintext.size());
-  if (!message.ok()) {
-    err << "docker-worker encrypt-env: " << message.status().message() << "\n";
+  if (!entry.ok()) {
+    if (entry.status().code() == Code::kInvalidArgument) {  // the key file holds no usable key
+      return Usage(err, "--public-key: " + key_path + ": " + entry.status().message());
+    }
+    err << "docker-worker encrypt-env: " << entry.status().message() << "\n";
     return 1;
   }
-  out << Base64(*message) << "\n";
+  out << *entry << "\n";
   return 0;
 }
 

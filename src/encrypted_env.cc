@@ -9,6 +9,9 @@
 #include <optional>
 #include <string_view>
 
+#include "docker_worker/read_file.h"
+#include "docker_worker/base64.h"
+#include "docker_worker/slugid.h"
 #include "docker_worker/gpg_home.h"
 
 namespace docker_worker {
@@ -17,45 +20,13 @@ namespace {
 constexpr const char* kNoKey =
     "encryptedEnv is not supported on this worker: no dockerWorkerPrivateKey is configured";
 
-// The whole file, or nullopt with `error` set to the system's reason.
-std::optional<std::string> ReadWholeFile(const std::string& path, std::string& error) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) {
-    error = std::strerror(errno);
-    return std::nullopt;
-  }
-  std::string data;
-  char buf[16384];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) data.append(buf, n);
-  bool failed = std::ferror(f) != 0;
-  int saved = errno;
-  std::fclose(f);
-  sodium_memzero(buf, sizeof buf);
-  if (failed) {
-    sodium_memzero(data.data(), data.size());
-    error = std::strerror(saved);
-    return std::nullopt;
-  }
-  return data;
-}
-
 // Node's Buffer.from(s, "base64") accepted standard and URL-safe alphabets, with or without
 // padding, ignoring whitespace.
 std::optional<std::string> DecodeBase64(const std::string& text) {
-  static constexpr int kVariants[] = {
-      sodium_base64_VARIANT_ORIGINAL, sodium_base64_VARIANT_ORIGINAL_NO_PADDING,
-      sodium_base64_VARIANT_URLSAFE, sodium_base64_VARIANT_URLSAFE_NO_PADDING};
-  std::string out(text.size() / 4 * 3 + 3, '\0');
-  for (int variant : kVariants) {
-    size_t len = 0;
-    if (sodium_base642bin(reinterpret_cast<unsigned char*>(out.data()), out.size(), text.data(),
-                          text.size(), " \t\r\n", &len, nullptr, variant) == 0) {
-      out.resize(len);
-      return out;
-    }
-  }
-  return std::nullopt;
+  return Base64Decode(text,
+                      {Base64::kStandard, Base64::kStandardUnpadded, Base64::kUrlSafe,
+                       Base64::kUrlSafeUnpadded},
+                      " \t\r\n");
 }
 
 bool IsJsWhitespace(char c) {
@@ -154,9 +125,8 @@ EnvDecryptor::~EnvDecryptor() = default;
 Result<std::unique_ptr<EnvDecryptor>> EnvDecryptor::FromKeyFile(
     const std::string& armored_key_path) {
   const std::string what = "dockerWorkerPrivateKey " + armored_key_path;
-  std::string reason;
-  auto key = ReadWholeFile(armored_key_path, reason);
-  if (!key) return Status(Code::kNotFound, "cannot read " + what + ": " + reason);
+  auto key = ReadWholeFile(armored_key_path, {.secret = true});
+  if (!key.ok()) return key.status().Prefixed("dockerWorkerPrivateKey: ");
   auto home = GpgHome::Create();
   if (!home.ok()) {
     Wipe(*key);
@@ -184,21 +154,6 @@ bool LooselyEqualsOne(const json::Value& value) {
     return n && *n == 1.0;
   }
   return false;
-}
-
-std::string NewUuidV4() {
-  unsigned char b[16];
-  randombytes_buf(b, sizeof b);
-  b[6] = (b[6] & 0x0f) | 0x40;  // version 4
-  b[8] = (b[8] & 0x3f) | 0x80;  // RFC 4122 variant
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (int i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) out += '-';
-    out += kHex[b[i] >> 4];
-    out += kHex[b[i] & 0x0f];
-  }
-  return out;
 }
 
 Result<EnvVars> DecryptEncryptedEnv(EnvDecryptor* decryptor,

@@ -1,11 +1,13 @@
 #include "docker_worker/engine_api.h"
 
 #include <array>
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <cstdlib>
 #include <utility>
 
+#include "docker_worker/base64.h"
 #include "docker_worker/json.h"
 
 namespace docker_worker {
@@ -24,8 +26,14 @@ constexpr milliseconds kArchiveIdleTimeout = minutes(5);
 // Longest pull progress line kept; longer lines are dropped (the engine never sends them).
 constexpr size_t kMaxPullLine = 1 << 20;
 
+// Case-insensitive: registries and engine versions differ in capitalisation.
 bool Contains(const std::string& haystack, std::string_view needle) {
-  return haystack.find(needle) != std::string::npos;
+  auto it = std::search(haystack.begin(), haystack.end(), needle.begin(), needle.end(),
+                        [](char a, char b) {
+                          return std::tolower(static_cast<unsigned char>(a)) ==
+                                 std::tolower(static_cast<unsigned char>(b));
+                        });
+  return it != haystack.end();
 }
 
 // The code for an engine error message with HTTP `status`.
@@ -45,9 +53,10 @@ Code ClassifyEngineError(long status, const std::string& message) {
   }
   // Registry failures come back as 500 (or inside a 200 pull stream).
   if (Contains(message, "no basic auth credentials") || Contains(message, "unauthorized") ||
-      Contains(message, "authentication required")) {
+      Contains(message, "authentication required") || Contains(message, "denied")) {
     return Code::kPermissionDenied;
   }
+  if (Contains(message, "invalid reference")) return Code::kInvalidArgument;
   return Code::kInternal;
 }
 
@@ -56,7 +65,7 @@ Status PullError(Status status) {
   if (status.code() != Code::kInternal) return status;
   const std::string& m = status.message();
   if (Contains(m, "manifest unknown") || Contains(m, "not found") ||
-      Contains(m, "repository does not exist")) {
+      Contains(m, "does not exist")) {
     return Status(Code::kNotFound, m);
   }
   return status;
@@ -156,31 +165,6 @@ Result<json::Document> ParseBody(const HttpResponse& response, const char* what)
   auto doc = json::Parse(response.body);
   if (!doc.ok()) return doc.status().Prefixed(std::string("Docker engine ") + what + ": ");
   return doc;
-}
-
-std::string Base64Decode(std::string_view in) {
-  auto value = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+' || c == '-') return 62;
-    if (c == '/' || c == '_') return 63;
-    return -1;
-  };
-  std::string out;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (char c : in) {
-    int v = value(c);
-    if (v < 0) continue;  // padding, whitespace
-    acc = (acc << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((acc >> bits) & 0xff));
-    }
-  }
-  return out;
 }
 
 // Splits the pull progress stream into lines across arbitrary chunk boundaries and turns each
@@ -553,7 +537,11 @@ Result<PathStat> EngineApi::GetArchive(const std::string& id, const std::string&
   PathStat stat;
   std::optional<std::string> header = response->headers.Get("X-Docker-Container-Path-Stat");
   if (!header) return Status(Code::kInternal, "Docker engine sent no path stat for " + path);
-  auto doc = json::Parse(Base64Decode(*header));
+  // Docker sends standard base64; accept the URL-safe alphabet and missing padding too.
+  auto decoded = Base64Decode(*header, {Base64::kStandard, Base64::kStandardUnpadded,
+                                        Base64::kUrlSafe, Base64::kUrlSafeUnpadded});
+  if (!decoded) return Status(Code::kInternal, "Docker engine path stat is not base64");
+  auto doc = json::Parse(*decoded);
   if (!doc.ok()) return doc.status().Prefixed("Docker engine path stat: ");
   stat.name = json::GetString(*doc, "name").value_or("");
   stat.size = json::GetInt(*doc, "size").value_or(0);
@@ -609,25 +597,6 @@ Result<NetworkInfo> EngineApi::InspectNetwork(const std::string& id) {
     }
   }
   return info;
-}
-
-Result<std::string> EngineApi::ContainerAddress(const std::string& id, const std::string& network) {
-  if (Status s = CheckObjectId(id, "container id"); !s.ok()) return s;
-  auto response = Call(MakeRequest("GET", "/containers/" + id + "/json"));
-  if (!response.ok()) return response.status();
-  auto doc = ParseBody(*response, "container inspect");
-  if (!doc.ok()) return doc.status();
-  const json::Value* settings = json::FindObject(*doc, "NetworkSettings");
-  const json::Value* networks = settings ? json::FindObject(*settings, "Networks") : nullptr;
-  if (networks) {
-    for (const auto& m : networks->GetObject()) {
-      std::string net_id = json::GetString(m.value, "NetworkID").value_or("");
-      if (network != m.name.GetString() && network != net_id) continue;
-      std::string ip = json::GetString(m.value, "IPAddress").value_or("");
-      if (!ip.empty()) return ip;
-    }
-  }
-  return Status(Code::kNotFound, "container " + id + " has no address on network " + network);
 }
 
 Result<std::vector<NetworkInfo>> EngineApi::ListNetworks(const std::vector<std::string>& labels) {

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <utility>
 
+#include "docker_worker/base64.h"
 #include "docker_worker/scopes.h"
 
 namespace docker_worker {
@@ -20,25 +21,6 @@ constexpr size_t kMaxTimestampDigits = 15;  // ~31 million years in seconds: no 
 
 const unsigned char* Bytes(std::string_view s) {
   return reinterpret_cast<const unsigned char*>(s.data());
-}
-
-std::string Base64(std::string_view bin, int variant) {
-  std::string out(sodium_base64_ENCODED_LEN(bin.size(), variant), '\0');
-  sodium_bin2base64(out.data(), out.size(), Bytes(bin), bin.size(), variant);
-  out.resize(std::strlen(out.c_str()));
-  return out;
-}
-
-// The decoded bytes, or nullopt when `b64` is not exactly (all of it, canonical) `variant`.
-std::optional<std::string> Unbase64(std::string_view b64, int variant) {
-  std::string out(b64.size() / 4 * 3 + 3, '\0');
-  size_t len = 0;
-  if (sodium_base642bin(reinterpret_cast<unsigned char*>(out.data()), out.size(), b64.data(),
-                        b64.size(), nullptr, &len, nullptr, variant) != 0) {
-    return std::nullopt;
-  }
-  out.resize(len);
-  return out;
 }
 
 // Raw HMAC-SHA256 of `data` keyed with the bytes of `key` (any length).
@@ -55,7 +37,7 @@ std::string HmacSha256(std::string_view key, std::string_view data) {
 
 // The access token of temporary credentials: base64url (no padding) HMAC(issuer token, seed).
 std::string TemporaryAccessToken(std::string_view issuer_token, std::string_view seed) {
-  return Base64(HmacSha256(issuer_token, seed), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+  return Base64Encode(HmacSha256(issuer_token, seed), Base64::kUrlSafeUnpadded);
 }
 
 bool ConstantTimeEqual(std::string_view a, std::string_view b) {
@@ -150,7 +132,7 @@ std::string CertificateSignature(std::string_view issuer_token, std::string_view
     text += "\n";
     text += scope;
   }
-  return Base64(HmacSha256(issuer_token, text), sodium_base64_VARIANT_ORIGINAL);
+  return Base64Encode(HmacSha256(issuer_token, text));
 }
 
 // --- verification helpers ---
@@ -319,8 +301,7 @@ Result<Certificate> ParseCertificate(const json::Value& v) {
 Result<ExtData> ParseExt(std::string_view ext) {
   ExtData out;
   if (ext.empty()) return out;
-  auto decoded = Unbase64(ext, sodium_base64_VARIANT_ORIGINAL);
-  if (!decoded) decoded = Unbase64(ext, sodium_base64_VARIANT_ORIGINAL_NO_PADDING);
+  auto decoded = Base64Decode(ext, {Base64::kStandard, Base64::kStandardUnpadded});
   if (!decoded) return Denied("ext is not valid base64");
   if (!json::NestingWithin(*decoded, kMaxJsonDepth)) return Denied("ext is nested too deeply");
   auto doc = json::Parse(*decoded);
@@ -481,7 +462,7 @@ Result<HawkIdentity> VerifyBewit(const HawkRequest& request, const BewitLocation
     return Denied("bewit: only GET and HEAD requests may use a bewit");
   }
   if (loc.value.empty()) return Denied("bewit: empty");
-  auto decoded = Unbase64(loc.value, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+  auto decoded = Base64Decode(loc.value, {Base64::kUrlSafeUnpadded});
   if (!decoded) return Denied("bewit: not valid base64url");
   std::string_view parts[4];
   std::string_view rest = *decoded;
@@ -628,7 +609,7 @@ Result<std::string> HawkExt(const Credentials& creds,
     for (const auto& scope : *authorized_scopes) list.PushBack(json::Str(scope, alloc), alloc);
     ext.AddMember("authorizedScopes", list, alloc);
   }
-  return Base64(json::Serialize(ext), sodium_base64_VARIANT_ORIGINAL);
+  return Base64Encode(json::Serialize(ext));
 }
 
 std::string HawkPayloadHash(std::string_view content_type, std::string_view payload) {
@@ -642,8 +623,8 @@ std::string HawkPayloadHash(std::string_view content_type, std::string_view payl
   text += "\n";
   std::array<unsigned char, crypto_hash_sha256_BYTES> digest;
   crypto_hash_sha256(digest.data(), Bytes(text), text.size());
-  return Base64(std::string_view(reinterpret_cast<const char*>(digest.data()), digest.size()),
-                sodium_base64_VARIANT_ORIGINAL);
+  return Base64Encode(
+      std::string_view(reinterpret_cast<const char*>(digest.data()), digest.size()));
 }
 
 std::string HawkNormalizedString(std::string_view type, int64_t ts, std::string_view nonce,
@@ -676,7 +657,7 @@ std::string HawkNormalizedString(std::string_view type, int64_t ts, std::string_
 }
 
 std::string HawkMac(std::string_view key, std::string_view normalized) {
-  return Base64(HmacSha256(key, normalized), sodium_base64_VARIANT_ORIGINAL);
+  return Base64Encode(HmacSha256(key, normalized));
 }
 
 Result<std::string> HawkAuthorizationHeader(const Credentials& creds, std::string_view method,
@@ -718,8 +699,8 @@ Result<std::string> HawkSignUrl(const Credentials& creds, std::string_view url, 
   const std::string mac = HawkMac(
       creds.access_token, HawkNormalizedString("bewit", expires, "", "GET", *target, "", *ext));
   const std::string bewit =
-      Base64(creds.client_id + "\\" + std::to_string(expires) + "\\" + mac + "\\" + *ext,
-             sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+      Base64Encode(creds.client_id + "\\" + std::to_string(expires) + "\\" + mac + "\\" + *ext,
+                   Base64::kUrlSafeUnpadded);
   std::string_view base = url.substr(0, url.find('#'));
   std::string_view fragment = url.substr(base.size());
   std::string signed_url(base);

@@ -53,7 +53,6 @@ struct Transfer {
   bool sink_body = false;     // body bytes go to request->body_sink
   bool body_too_large = false;
   Status callback_error;  // first error returned by a callback
-  int64_t bytes_in = 0;
 
   // Marks the headers complete and runs on_headers. Returns false to abort.
   bool FinishHeaders() {
@@ -120,7 +119,6 @@ size_t OnBody(char* data, size_t size, size_t count, void* userdata) {
   auto* t = static_cast<Transfer*>(userdata);
   size_t n = size * count;
   if (!t->headers_done && !t->FinishHeaders()) return 0;
-  t->bytes_in += static_cast<int64_t>(n);
   if (t->sink_body) {
     Status s = t->request->body_sink(std::string_view(data, n));
     if (!s.ok()) {
@@ -456,10 +454,6 @@ Result<HttpResponse> HttpClient::Send(const HttpRequest& request) {
       default:
         return Status(Code::kUnavailable, "cannot reach " + peer + ": " + detail);
     }
-  }
-  if (!t.headers_done) {
-    // A response without a terminating blank line (should not happen): still report it.
-    t.headers_done = true;
   }
   return std::move(t.response);
 }

@@ -1,6 +1,5 @@
 #include "docker_worker/http_queue.h"
 
-#include "docker_worker/auth_client.h"
 #include "docker_worker/http_run_queue.h"
 
 namespace docker_worker {
@@ -27,10 +26,6 @@ class HttpClaimedRun final : public ClaimedRunQueue {
     if (!renewal.ok()) return renewal.status();
     client_.SetCredentials(renewal->credentials);
     return renewal->taken_until;
-  }
-
-  Result<std::vector<std::string>> ExpandScopes(const std::vector<std::string>& scopes) override {
-    return docker_worker::ExpandScopes(client_, scopes);
   }
 
   TaskclusterClient* Client() override { return &client_; }
@@ -60,10 +55,6 @@ Result<std::vector<Claim>> HttpQueue::ClaimWork(int tasks, std::stop_token stop)
 std::unique_ptr<ClaimedRunQueue> HttpQueue::ForRun(const Claim& claim,
                                                    const std::string& work_dir) {
   return std::make_unique<HttpClaimedRun>(options_, http_, clock_, claim, work_dir);
-}
-
-void HttpQueue::SetWorkerCredentials(Credentials credentials) {
-  worker_client_.SetCredentials(std::move(credentials));
 }
 
 }  // namespace docker_worker

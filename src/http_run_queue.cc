@@ -1,15 +1,14 @@
 #include "docker_worker/http_run_queue.h"
 
-#include <sodium.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
 
+#include "docker_worker/backoff.h"
 #include "docker_worker/gzip_file.h"
 #include "docker_worker/time_format.h"
 
@@ -20,9 +19,9 @@ constexpr int kUploadAttempts = 11;
 std::atomic<uint64_t> g_upload_counter{0};
 
 Millis UploadDelay(int attempt) {
-  double base = 1000.0 * std::pow(1.311, attempt - 1);
-  double jitter = 0.75 + 0.5 * (randombytes_uniform(1000001) / 1000000.0);
-  return Millis(static_cast<int64_t>(std::clamp(base * jitter, 1000.0, 30000.0)));
+  static constexpr Backoff kUpload{
+      .base_ms = 1000, .factor = 1.311, .jitter = 0.25, .min_ms = 1000, .max_ms = 30000};
+  return kUpload.Delay(attempt - 1);
 }
 
 bool RetryablePut(const Status& s) {
@@ -94,9 +93,8 @@ Status HttpRunQueue::UploadFile(const Artifact& artifact) {
 
   Status last;
   for (int attempt = 1; attempt <= kUploadAttempts; ++attempt) {
-    if (attempt > 1 && !clock_.SleepUntil(clock_.Now() + UploadDelay(attempt - 1), {})) {
-      return Status(Code::kCancelled, "upload cancelled");
-    }
+    // Not cut short by the run's stop: an aborted run still uploads its logs (worker-shutdown).
+    if (attempt > 1) (void)clock_.SleepUntil(clock_.Now() + UploadDelay(attempt - 1), {});
     json::Document req(rapidjson::kObjectType);
     auto& a = req.GetAllocator();
     req.AddMember("storageType", "s3", a);

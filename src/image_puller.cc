@@ -1,28 +1,20 @@
 #include "docker_worker/image_puller.h"
 
-#include <sodium.h>
 
 #include <algorithm>
 #include <cctype>
-#include <cmath>
 #include <map>
+
+#include "docker_worker/backoff.h"
 
 namespace docker_worker {
 namespace {
 
+// Transient failures only (the engine classifies registry messages: a missing image, denied
+// access or a bad reference come back as kNotFound, kPermissionDenied, kInvalidArgument).
 bool RetryablePullError(const Status& s) {
-  if (s.code() == Code::kCancelled || s.code() == Code::kNotFound ||
-      s.code() == Code::kPermissionDenied || s.code() == Code::kInvalidArgument) {
-    return false;
-  }
-  std::string m = s.message();
-  std::transform(m.begin(), m.end(), m.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  for (const char* fatal : {"not found", "manifest unknown", "denied", "unauthorized",
-                            "invalid reference", "does not exist", "no basic auth"}) {
-    if (m.find(fatal) != std::string::npos) return false;
-  }
-  return true;
+  return s.code() == Code::kInternal || s.code() == Code::kUnavailable ||
+         s.code() == Code::kDeadlineExceeded;
 }
 
 // Writes pull progress to the log: every status change of a layer, and a progress line for a
@@ -128,10 +120,10 @@ Result<std::string> EnsureDockerImage(DockerEngine& docker, const WorkerConfig& 
                             std::ref(progress), stop);
     if (last.ok()) break;
     if (!RetryablePullError(last) || attempt == attempts || stop.stop_requested()) break;
-    double jitter = 1.0 + config.pull_randomization_factor *
-                              (2.0 * randombytes_uniform(1000001) / 1000000.0 - 1.0);
-    auto delay = Millis(static_cast<int64_t>(
-        std::ldexp(static_cast<double>(config.pull_delay_factor_ms), attempt - 1) * jitter));
+    const Backoff backoff{.base_ms = static_cast<double>(config.pull_delay_factor_ms),
+                          .factor = 2,
+                          .jitter = config.pull_randomization_factor};
+    auto delay = backoff.Delay(attempt - 1);
     log.Info("Pull of " + ref->ToString() + " failed (" + last.message() + "); retrying in " +
              std::to_string(delay.count() / 1000.0).substr(0, 5) + " s");
     if (!clock.SleepUntil(clock.Now() + delay, stop)) {

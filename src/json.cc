@@ -6,23 +6,43 @@
 #include <rapidjson/writer.h>
 
 #include <cmath>
+#include <vector>
 #include <fstream>
 #include <sstream>
+
+#include "docker_worker/read_file.h"
 
 namespace docker_worker::json {
 namespace {
 
-void NormalizeIntegers(Value& v) {
-  if (v.IsDouble()) {
-    double d = v.GetDouble();
-    if (std::isfinite(d) && std::floor(d) == d && std::fabs(d) < 9.0e15) {
-      v.SetInt64(static_cast<int64_t>(d));
+// Visits `root` and every value inside it, depth first, without recursion (hostile input may
+// nest hundreds of thousands of levels). `visit(value, depth)` returns false to stop early.
+template <typename V, typename F>
+bool Walk(V& root, F&& visit) {
+  std::vector<std::pair<V*, int>> stack{{&root, 0}};
+  while (!stack.empty()) {
+    auto [v, depth] = stack.back();
+    stack.pop_back();
+    if (!visit(*v, depth)) return false;
+    if (v->IsObject()) {
+      for (auto& m : v->GetObject()) stack.emplace_back(&m.value, depth + 1);
+    } else if (v->IsArray()) {
+      for (auto& e : v->GetArray()) stack.emplace_back(&e, depth + 1);
     }
-  } else if (v.IsObject()) {
-    for (auto& m : v.GetObject()) NormalizeIntegers(m.value);
-  } else if (v.IsArray()) {
-    for (auto& e : v.GetArray()) NormalizeIntegers(e);
   }
+  return true;
+}
+
+void NormalizeIntegers(Value& root) {
+  Walk(root, [](Value& v, int) {
+    if (v.IsDouble()) {
+      double d = v.GetDouble();
+      if (std::isfinite(d) && std::floor(d) == d && std::fabs(d) < 9.0e15) {
+        v.SetInt64(static_cast<int64_t>(d));
+      }
+    }
+    return true;
+  });
 }
 
 }  // namespace
@@ -41,14 +61,18 @@ Result<Document> Parse(std::string_view text) {
 }
 
 Result<Document> ParseFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status(Code::kNotFound, "cannot read " + path);
-  std::stringstream buf;
-  buf << in.rdbuf();
-  if (in.bad()) return Status(Code::kInvalidArgument, "cannot read " + path);
-  auto doc = Parse(buf.str());
+  auto text = ReadWholeFile(path);
+  if (!text.ok()) return text.status();
+  auto doc = Parse(*text);
   if (!doc.ok()) return doc.status().Prefixed(path + ": ");
   return doc;
+}
+
+bool DepthWithin(const Value& value, int max_depth) {
+  return Walk(value, [max_depth](const Value& v, int depth) {
+    // A container at depth d holds values at depth d + 1: count its own level.
+    return depth + ((v.IsObject() || v.IsArray()) ? 1 : 0) <= max_depth;
+  });
 }
 
 bool NestingWithin(std::string_view text, int max_depth) {
@@ -78,6 +102,11 @@ std::string Serialize(const Value& value) {
   rapidjson::Writer<rapidjson::StringBuffer> writer(buf);
   value.Accept(writer);
   return std::string(buf.GetString(), buf.GetSize());
+}
+
+std::string Quote(std::string_view s) {
+  Value v(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+  return Serialize(v);
 }
 
 std::string SerializePretty(const Value& value) {

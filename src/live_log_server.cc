@@ -3,16 +3,12 @@
 #include <Poco/Exception.h>
 #include <Poco/Net/HTTPRequestHandler.h>
 #include <Poco/Net/HTTPRequestHandlerFactory.h>
-#include <Poco/Net/HTTPServer.h>
-#include <Poco/Net/HTTPServerParams.h>
 #include <Poco/Net/HTTPServerRequest.h>
 #include <Poco/Net/HTTPServerRequestImpl.h>
 #include <Poco/Net/HTTPServerResponse.h>
 #include <Poco/Net/NetException.h>
-#include <Poco/Net/ServerSocket.h>
 #include <Poco/Net/SocketAddress.h>
 #include <Poco/Net/StreamSocket.h>
-#include <Poco/ThreadPool.h>
 #include <Poco/Timespan.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -34,6 +30,8 @@
 #include <unordered_map>
 #include <utility>
 #include <vector>
+
+#include "docker_worker/base64.h"
 
 namespace docker_worker {
 namespace live_log_internal {
@@ -290,8 +288,7 @@ class LiveLogSink final : public LogSink {
 std::string NewToken() {
   unsigned char raw[kTokenBytes];
   randombytes_buf(raw, sizeof raw);
-  char out[sodium_base64_ENCODED_LEN(kTokenBytes, sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
-  sodium_bin2base64(out, sizeof out, raw, sizeof raw, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+  std::string out = Base64Encode(raw, sizeof raw, Base64::kUrlSafeUnpadded);
   sodium_memzero(raw, sizeof raw);
   return out;
 }
@@ -529,41 +526,25 @@ Result<std::unique_ptr<LiveLogServer>> LiveLogServer::Start(const Options& optio
   server->core_ = std::make_shared<Core>(options);
   if (Status s = server->core_->StartWatcher(); !s.ok()) return s;
 
-  const int threads = options.max_threads > 0 ? options.max_threads : options.max_readers + 16;
-  const std::string where = options.listen_address + ":" + std::to_string(options.port);
-  try {
-    Poco::Net::SocketAddress address(options.listen_address, options.port);
-    // SO_REUSEADDR (a restart may bind again at once) but not SO_REUSEPORT, which Poco's
-    // ServerSocket(address) also sets: two workers on one port must fail, not share clients.
-    Poco::Net::ServerSocket socket;
-    socket.bind(address, /*reuseAddress=*/true, /*reusePort=*/false);
-    socket.listen(64);
-    server->port_ = socket.address().port();
-
-    auto* params = new Poco::Net::HTTPServerParams;  // owned by the HTTPServer
-    params->setMaxThreads(threads);
-    params->setMaxQueued(options.max_queued);
-    params->setKeepAlive(false);
-    params->setTimeout(ToTimespan(options.request_timeout));
-    server->pool_ = std::make_unique<Poco::ThreadPool>(std::min(2, threads), threads);
-    server->server_ = std::make_unique<Poco::Net::HTTPServer>(
-        new LogRequestHandlerFactory(server->core_), *server->pool_, socket, params);
-    server->server_->start();
-  } catch (const Poco::Net::InvalidAddressException& e) {
-    return Status(Code::kInvalidArgument,
-                  "live log: bad listen address " + where + ": " + e.displayText());
-  } catch (const Poco::Net::HostNotFoundException& e) {
-    return Status(Code::kInvalidArgument,
-                  "live log: bad listen address " + where + ": " + e.displayText());
-  } catch (const Poco::Exception& e) {
-    return Status(Code::kUnavailable,
-                  "live log: cannot listen on " + where + ": " + e.displayText());
+  HttpServerOptions http;
+  http.host = options.listen_address;
+  http.port = options.port;
+  http.max_threads = options.max_threads > 0 ? options.max_threads : options.max_readers + 16;
+  http.min_threads = 2;
+  http.max_queued = options.max_queued;
+  http.keep_alive = false;
+  http.timeout = options.request_timeout;
+  auto listening = HttpServer::Listen(http);
+  if (!listening.ok()) return listening.status().Prefixed("live log: ");
+  server->http_ = std::move(*listening);
+  server->port_ = server->http_->port();
+  if (Status s = server->http_->Serve(new LogRequestHandlerFactory(server->core_)); !s.ok()) {
+    return s.Prefixed("live log: ");
   }
 
   std::string host =
       options.public_hostname.empty() ? options.listen_address : options.public_hostname;
-  if (host.find(':') != std::string::npos && host.front() != '[') host = "[" + host + "]";
-  server->url_prefix_ = "http://" + host + ":" + std::to_string(server->port_) + "/log/";
+  server->url_prefix_ = "http://" + UrlHost(host) + ":" + std::to_string(server->port_) + "/log/";
   return server;
 }
 
@@ -585,14 +566,7 @@ void LiveLogServer::Stop() {
   if (stopped_) return;
   stopped_ = true;
   if (core_) core_->AbortAll();
-  try {
-    // Closes the listening socket, drops queued connections and shuts down the sockets of the
-    // requests in progress (including ones still sending their header).
-    if (server_) server_->stopAll(true);
-    // Every connection's thread has returned once the pool is idle.
-    if (pool_) pool_->joinAll();
-  } catch (const Poco::Exception&) {
-  }
+  if (http_) http_->Stop();
   if (core_) core_->StopWatcher();
 }
 

@@ -3,6 +3,8 @@
 #include <Poco/Exception.h>
 #include <Poco/Net/HTTPRequestHandler.h>
 #include <Poco/Net/HTTPRequestHandlerFactory.h>
+
+#include "docker_worker/http_server.h"
 #include <Poco/Net/HTTPServer.h>
 #include <Poco/Net/HTTPServerParams.h>
 #include <Poco/Net/HTTPServerRequest.h>
@@ -263,8 +265,7 @@ struct LocalQueueServer::Impl {
   int lock_fd = -1;  // flock()ed <data>/local-queue.lock: one server per directory
   std::unique_ptr<LocalQueueStore> store;
   std::unique_ptr<LocalQueueApi> api;
-  std::unique_ptr<Poco::ThreadPool> pool;
-  std::unique_ptr<Poco::Net::HTTPServer> server;
+  std::unique_ptr<HttpServer> http;
 
   std::mutex sweep_mu;
   std::condition_variable sweep_cv;
@@ -281,8 +282,7 @@ struct LocalQueueServer::Impl {
     if (options.request_log) options.request_log(line);
   }
   ~Impl() {
-    server.reset();
-    pool.reset();
+    http.reset();
     api.reset();
     store.reset();
     if (lock_fd >= 0) ::close(lock_fd);  // releases the flock, last
@@ -572,22 +572,21 @@ Result<std::unique_ptr<LocalQueueServer>> LocalQueueServer::Start(LocalQueueOpti
   }
   impl->clients[kIssuerClientId] = HawkClient{issuer_token, {"*"}};
 
-  Poco::Net::ServerSocket socket;
-  try {
-    socket.bind(Poco::Net::SocketAddress(options.host, static_cast<Poco::UInt16>(options.port)),
-                /*reuseAddress=*/true);
-    socket.listen(128);
-    impl->port = socket.address().port();
-  } catch (const Poco::Exception& e) {
-    return Status(Code::kUnavailable, "cannot listen on " + options.host + ":" +
-                                          std::to_string(options.port) + ": " + e.displayText());
-  }
+  HttpServerOptions http;
+  http.host = options.host;
+  http.port = options.port;
+  http.min_threads = 2;
+  http.max_threads = std::max(4, options.max_threads);
+  http.max_queued = 256;
+  http.keep_alive = true;
+  auto listening = HttpServer::Listen(http);
+  if (!listening.ok()) return listening.status();
+  impl->http = std::move(*listening);
+  impl->port = impl->http->port();
   impl->root_url = options.root_url;
   while (!impl->root_url.empty() && impl->root_url.back() == '/') impl->root_url.pop_back();
   if (impl->root_url.empty()) {
-    std::string host =
-        options.host.find(':') != std::string::npos ? "[" + options.host + "]" : options.host;
-    impl->root_url = "http://" + host + ":" + std::to_string(impl->port);
+    impl->root_url = "http://" + UrlHost(options.host) + ":" + std::to_string(impl->port);
   }
 
   LocalQueueApiOptions api_options;
@@ -599,21 +598,7 @@ Result<std::unique_ptr<LocalQueueServer>> LocalQueueServer::Start(LocalQueueOpti
   impl->api = std::make_unique<LocalQueueApi>(*impl->store, *impl->clock, api_options);
   impl->options = std::move(options);
 
-  try {
-    int threads = std::max(4, impl->options.max_threads);
-    impl->pool = std::make_unique<Poco::ThreadPool>(2, threads);
-    auto* params = new Poco::Net::HTTPServerParams;
-    params->setMaxThreads(threads);
-    params->setMaxQueued(256);
-    params->setKeepAlive(true);
-    params->setKeepAliveTimeout(Poco::Timespan(10, 0));
-    params->setTimeout(Poco::Timespan(60, 0));
-    impl->server = std::make_unique<Poco::Net::HTTPServer>(new HandlerFactory(*impl), *impl->pool,
-                                                           socket, params);
-    impl->server->start();
-  } catch (const Poco::Exception& e) {
-    return Status(Code::kInternal, "cannot start the HTTP server: " + e.displayText());
-  }
+  if (Status s = impl->http->Serve(new HandlerFactory(*impl)); !s.ok()) return s;
 
   Impl* raw = impl.get();
   impl->sweeper = std::thread([raw] {
@@ -641,11 +626,7 @@ void LocalQueueServer::Stop() {
   impl_->sweep_cv.notify_all();
   if (impl_->sweeper.joinable()) impl_->sweeper.join();
   impl_->api->Shutdown();
-  try {
-    impl_->server->stopAll(true);
-    impl_->pool->joinAll();
-  } catch (const Poco::Exception&) {
-  }
+  impl_->http->Stop();
 }
 
 int LocalQueueServer::port() const { return impl_->port; }

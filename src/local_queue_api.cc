@@ -13,6 +13,7 @@
 #include <string_view>
 #include <system_error>
 
+#include "docker_worker/sha256.h"
 #include "docker_worker/http_client.h"
 #include "docker_worker/json.h"
 #include "docker_worker/scopes.h"
@@ -138,6 +139,23 @@ std::optional<std::string> CheckArtifactName(std::string_view name) {
   return std::nullopt;
 }
 
+// A retry of `task`: one retry consumed and run `run_id` added as pending (inside the caller's
+// transaction). Returns the new run.
+Result<RunRow> ScheduleRetry(LocalQueueStore& store, const TaskRow& task, int run_id,
+                             const std::string& reason_created, int64_t now_ms) {
+  Status s = store.SetRetriesLeft(task.task_id, task.retries_left - 1);
+  if (!s.ok()) return s;
+  RunRow next;
+  next.task_id = task.task_id;
+  next.run_id = run_id;
+  next.state = "pending";
+  next.reason_created = reason_created;
+  next.scheduled_ms = now_ms;
+  s = store.InsertRun(next);
+  if (!s.ok()) return s;
+  return next;
+}
+
 int Hex(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -164,16 +182,6 @@ std::optional<std::string> PercentDecode(std::string_view s, bool plus_is_space 
     }
     if (c == '\0') return std::nullopt;
     out.push_back(c);
-  }
-  return out;
-}
-
-std::string ToHex(std::string_view s) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : s) {
-    out.push_back(digits[c >> 4]);
-    out.push_back(digits[c & 15]);
   }
   return out;
 }
@@ -272,10 +280,6 @@ class JsonOut {
     } else {
       w_.Double(v);
     }
-    return *this;
-  }
-  JsonOut& Bool(bool v) {
-    w_.Bool(v);
     return *this;
   }
   // `json` must be a serialised object or array (as stored by this module).
@@ -455,6 +459,18 @@ struct NewTask {
 // A check failure names the field; the string is the message.
 using Problem = std::optional<std::string>;
 
+// The first member of object `obj` not in `allowed`: `unknown property "<key>" <where>`.
+Problem CheckKnownKeys(const json::Value& obj, const std::vector<std::string_view>& allowed,
+                       const std::string& where) {
+  for (const auto& m : obj.GetObject()) {
+    std::string_view key(m.name.GetString(), m.name.GetStringLength());
+    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+      return "unknown property \"" + std::string(key) + "\" " + where;
+    }
+  }
+  return std::nullopt;
+}
+
 Problem CheckString(const json::Value& v, const std::string& field, size_t min, size_t max) {
   if (!v.IsString()) return field + " must be a string, not " + json::TypeName(v);
   size_t n = v.GetStringLength();
@@ -493,14 +509,13 @@ Problem CheckStringArray(const json::Value* v, const std::string& field, size_t 
 
 Problem BuildTask(const json::Value& in, const std::string& task_id, int64_t now_ms, NewTask* out) {
   if (!in.IsObject()) return std::string("the task definition must be a JSON object");
-  static const std::set<std::string> kAllowed = {
-      "provisionerId", "workerType",   "taskQueueId", "schedulerId", "projectId",
-      "taskGroupId",   "dependencies", "requires",    "routes",      "priority",
-      "retries",       "created",      "deadline",    "expires",     "scopes",
-      "payload",       "metadata",     "tags",        "extra"};
-  for (const auto& m : in.GetObject()) {
-    std::string key(m.name.GetString(), m.name.GetStringLength());
-    if (!kAllowed.count(key)) return "unknown property \"" + key + "\" in the task definition";
+  if (Problem p = CheckKnownKeys(
+          in,
+          {"provisionerId", "workerType", "taskQueueId", "schedulerId", "projectId", "taskGroupId",
+           "dependencies", "requires", "routes", "priority", "retries", "created", "deadline",
+           "expires", "scopes", "payload", "metadata", "tags", "extra"},
+          "in the task definition")) {
+    return p;
   }
   TaskInfo& info = out->info;
 
@@ -624,11 +639,9 @@ Problem BuildTask(const json::Value& in, const std::string& task_id, int64_t now
     if (!v) return std::string("metadata.") + f.key + " is required";
     if (Problem p = CheckString(*v, std::string("metadata.") + f.key, 0, f.max)) return p;
   }
-  for (const auto& m : metadata->GetObject()) {
-    std::string key(m.name.GetString(), m.name.GetStringLength());
-    if (key != "name" && key != "description" && key != "owner" && key != "source") {
-      return "unknown property \"" + key + "\" in metadata";
-    }
+  if (Problem p = CheckKnownKeys(*metadata, {"name", "description", "owner", "source"},
+                                 "in metadata")) {
+    return p;
   }
   std::string_view source = json::Find(*metadata, "source")->GetString();
   if (source.rfind("http://", 0) != 0 && source.rfind("https://", 0) != 0 &&
@@ -970,16 +983,8 @@ Result<bool> LocalQueueApi::SweepLocked(int64_t now_ms) {
           run.run_id + 1 > kMaxRuns) {
         continue;
       }
-      s = store_.SetRetriesLeft(run.task_id, (*task)->retries_left - 1);
-      if (!s.ok()) return s;
-      RunRow next;
-      next.task_id = run.task_id;
-      next.run_id = run.run_id + 1;
-      next.state = "pending";
-      next.reason_created = "retry";
-      next.scheduled_ms = now_ms;
-      s = store_.InsertRun(next);
-      if (!s.ok()) return s;
+      auto next = ScheduleRetry(store_, **task, run.run_id + 1, "retry", now_ms);
+      if (!next.ok()) return next.status();
       new_pending = true;
     }
     return Status::Ok();
@@ -1221,11 +1226,9 @@ ApiReply LocalQueueApi::ClaimWork(Context& ctx) {
   ApiReply error;
   auto body = ctx.Body(&error);
   if (!body) return error;
-  for (const auto& m : body->GetObject()) {
-    std::string key(m.name.GetString(), m.name.GetStringLength());
-    if (key != "workerGroup" && key != "workerId" && key != "tasks") {
-      return ctx.BadInput("unknown property \"" + key + "\" in the claimWork request");
-    }
+  if (Problem p = CheckKnownKeys(*body, {"workerGroup", "workerId", "tasks"},
+                                 "in the claimWork request")) {
+    return ctx.BadInput(*p);
   }
   auto worker_group = json::GetString(*body, "workerGroup");
   auto worker_id = json::GetString(*body, "workerId");
@@ -1296,13 +1299,11 @@ ApiReply LocalQueueApi::ReclaimTask(Context& ctx) {
   TaskRow task_row;
   std::vector<RunRow> run_rows;
   if (auto reply = LoadTaskLocked(ctx, task_id, run_id, &task_row, &run_rows)) return *reply;
-  Result<std::optional<TaskRow>> task = std::optional<TaskRow>(std::move(task_row));
-  Result<std::vector<RunRow>> runs = std::move(run_rows);
-  if ((*task)->deadline_ms <= ctx.now_ms) {
+  if (task_row.deadline_ms <= ctx.now_ms) {
     return ctx.Conflict("task " + task_id + " is past its deadline");
   }
-  RunRow run = (*runs)[run_id];
-  if (run_id + 1 != static_cast<int>(runs->size()) || run.state != "running") {
+  RunRow run = run_rows[run_id];
+  if (run_id + 1 != static_cast<int>(run_rows.size()) || run.state != "running") {
     return ctx.Conflict("run " + std::to_string(run_id) + " of task " + task_id + " is " +
                         run.state +
                         (run.reason_resolved.empty() ? "" : " (" + run.reason_resolved + ")") +
@@ -1312,14 +1313,14 @@ ApiReply LocalQueueApi::ReclaimTask(Context& ctx) {
       ctx.now_ms + std::chrono::duration_cast<Millis>(options_.claim_timeout).count();
   Status st = store_.UpdateRun(run);
   if (!st.ok()) return ctx.Internal(st);
-  (*runs)[run_id] = run;
+  run_rows[run_id] = run;
   auto creds = IssueCredentials(task_id, run_id, run.worker_group, run.worker_id,
-                                run.taken_until_ms, ReadInfo(**task).scopes);
+                                run.taken_until_ms, ReadInfo(task_row).scopes);
   if (!creds.ok()) return ctx.Internal(creds.status());
   JsonOut out;
   out.BeginObject();
   out.Key("status");
-  WriteStatus(out, **task, *runs);
+  WriteStatus(out, task_row, run_rows);
   out.Key("runId").Int(run_id);
   out.KeyStr("workerGroup", run.worker_group);
   out.KeyStr("workerId", run.worker_id);
@@ -1363,12 +1364,10 @@ ApiReply LocalQueueApi::Resolve(Context& ctx, const std::string& state, const st
   TaskRow task_row;
   std::vector<RunRow> run_rows;
   if (auto reply = LoadTaskLocked(ctx, task_id, run_id, &task_row, &run_rows)) return *reply;
-  Result<std::optional<TaskRow>> task = std::optional<TaskRow>(std::move(task_row));
-  Result<std::vector<RunRow>> runs = std::move(run_rows);
-  RunRow run = (*runs)[run_id];
+  RunRow& run = run_rows[run_id];
   if (run.state != "running") {
     if (run.state == state && run.reason_resolved == reason) {
-      return Context::Ok(StatusBody(**task, *runs));  // idempotent
+      return Context::Ok(StatusBody(task_row, run_rows));  // idempotent
     }
     return ctx.Conflict("run " + std::to_string(run_id) + " of task " + task_id + " is " +
                         run.state +
@@ -1377,31 +1376,30 @@ ApiReply LocalQueueApi::Resolve(Context& ctx, const std::string& state, const st
   }
   bool retry = state == "exception" &&
                (reason == "worker-shutdown" || reason == "intermittent-task") &&
-               (*task)->retries_left > 0 && run_id + 1 <= kMaxRuns;
+               task_row.retries_left > 0 && run_id + 1 <= kMaxRuns;
+  RunRow resolved = run;
+  resolved.state = state;
+  resolved.reason_resolved = reason;
+  resolved.resolved_ms = ctx.now_ms;
+  std::optional<RunRow> next;
   Status st = store_.Transaction([&]() -> Status {
-    run.state = state;
-    run.reason_resolved = reason;
-    run.resolved_ms = ctx.now_ms;
-    Status s = store_.UpdateRun(run);
+    Status s = store_.UpdateRun(resolved);
     if (!s.ok() || !retry) return s;
-    s = store_.SetRetriesLeft(task_id, (*task)->retries_left - 1);
-    if (!s.ok()) return s;
-    RunRow next;
-    next.task_id = task_id;
-    next.run_id = run_id + 1;
-    next.state = "pending";
-    next.reason_created = reason == "worker-shutdown" ? "retry" : "task-retry";
-    next.scheduled_ms = ctx.now_ms;
-    return store_.InsertRun(next);
+    auto added = ScheduleRetry(store_, task_row, run_id + 1,
+                               reason == "worker-shutdown" ? "retry" : "task-retry", ctx.now_ms);
+    if (!added.ok()) return added.status();
+    next = std::move(*added);
+    return Status::Ok();
   });
   if (!st.ok()) return ctx.Internal(st);
-  if (retry) work_cv_.notify_all();
-  task = store_.GetTask(task_id);
-  if (!task.ok() || !*task)
-    return ctx.Internal(task.ok() ? Status(Code::kInternal, "task vanished") : task.status());
-  runs = store_.GetRuns(task_id);
-  if (!runs.ok()) return ctx.Internal(runs.status());
-  return Context::Ok(StatusBody(**task, *runs));
+  // The rows as now stored, without reading them back.
+  run = std::move(resolved);
+  if (next) {
+    --task_row.retries_left;
+    run_rows.push_back(std::move(*next));
+    work_cv_.notify_all();
+  }
+  return Context::Ok(StatusBody(task_row, run_rows));
 }
 
 // --- artifacts -----------------------------------------------------------------------------------
@@ -1425,24 +1423,25 @@ ApiReply LocalQueueApi::CreateArtifact(Context& ctx) {
   auto storage = json::GetString(*body, "storageType");
   if (!storage) return ctx.BadInput("storageType is required");
   a.storage_type = *storage;
-  std::set<std::string> allowed = {"storageType", "expires"};
-  if (a.storage_type == "s3") {
-    allowed.insert({"contentType", "contentLength"});
+  std::vector<std::string_view> allowed = {"storageType", "expires"};
+  // s3 and reference artifacts: a required contentType.
+  auto required_content_type = [&]() -> Problem {
     auto ct = json::GetString(*body, "contentType");
-    if (!ct || ct->size() > 255)
-      return ctx.BadInput("contentType is required (at most 255 characters)");
+    if (!ct || ct->size() > 255) return "contentType is required (at most 255 characters)";
     a.content_type = *ct;
+    return std::nullopt;
+  };
+  if (a.storage_type == "s3") {
+    allowed.insert(allowed.end(), {"contentType", "contentLength"});
+    if (Problem p = required_content_type()) return ctx.BadInput(*p);
     if (const json::Value* len = json::Find(*body, "contentLength")) {
       if (!len->IsInt64() || len->GetInt64() < 0) {
         return ctx.BadInput("contentLength must be a non-negative integer");
       }
     }
   } else if (a.storage_type == "reference") {
-    allowed.insert({"contentType", "url"});
-    auto ct = json::GetString(*body, "contentType");
-    if (!ct || ct->size() > 255)
-      return ctx.BadInput("contentType is required (at most 255 characters)");
-    a.content_type = *ct;
+    allowed.insert(allowed.end(), {"contentType", "url"});
+    if (Problem p = required_content_type()) return ctx.BadInput(*p);
     auto url = json::GetString(*body, "url");
     if (!url || (url->rfind("http://", 0) != 0 && url->rfind("https://", 0) != 0) ||
         !IsPrintableAscii(*url) || url->find(' ') != std::string::npos) {
@@ -1450,7 +1449,7 @@ ApiReply LocalQueueApi::CreateArtifact(Context& ctx) {
     }
     a.url = *url;
   } else if (a.storage_type == "link") {
-    allowed.insert({"contentType", "artifact"});
+    allowed.insert(allowed.end(), {"contentType", "artifact"});
     auto target = json::GetString(*body, "artifact");
     if (!target) return ctx.BadInput("artifact (the name of the linked artifact) is required");
     if (auto problem = CheckArtifactName(*target)) return ctx.BadInput("artifact: " + *problem);
@@ -1463,7 +1462,7 @@ ApiReply LocalQueueApi::CreateArtifact(Context& ctx) {
       a.content_type = ct->GetString();
     }
   } else if (a.storage_type == "error") {
-    allowed.insert({"reason", "message"});
+    allowed.insert(allowed.end(), {"reason", "message"});
     auto reason = json::GetString(*body, "reason");
     static const std::set<std::string> kReasons = {
         "file-missing-on-worker", "invalid-resource-on-worker", "too-large-file-on-worker",
@@ -1487,11 +1486,8 @@ ApiReply LocalQueueApi::CreateArtifact(Context& ctx) {
   } else {
     return ctx.BadInput("storageType must be one of s3, reference, link, error");
   }
-  for (const auto& m : body->GetObject()) {
-    std::string key(m.name.GetString(), m.name.GetStringLength());
-    if (!allowed.count(key)) {
-      return ctx.BadInput("unknown property \"" + key + "\" for a " + a.storage_type + " artifact");
-    }
+  if (Problem p = CheckKnownKeys(*body, allowed, "for a " + a.storage_type + " artifact")) {
+    return ctx.BadInput(*p);
   }
   int64_t expires = 0;
   if (Problem p = CheckTime(json::Find(*body, "expires"), "expires", &expires)) {
@@ -1503,9 +1499,7 @@ ApiReply LocalQueueApi::CreateArtifact(Context& ctx) {
   TaskRow task_row;
   std::vector<RunRow> run_rows;
   if (auto reply = LoadTaskLocked(ctx, task_id, run_id, &task_row, &run_rows)) return *reply;
-  Result<std::optional<TaskRow>> task = std::optional<TaskRow>(std::move(task_row));
-  Result<std::vector<RunRow>> runs = std::move(run_rows);
-  const RunRow& run = (*runs)[run_id];
+  const RunRow& run = run_rows[run_id];
   if (run.state == "pending") {
     return ctx.Error(
         400, "InputError",
@@ -1517,8 +1511,8 @@ ApiReply LocalQueueApi::CreateArtifact(Context& ctx) {
     return ctx.Conflict("run " + std::to_string(run_id) + " of task " + task_id + " is " +
                         run.state + ": artifacts can no longer be created");
   }
-  if (a.expires_ms > (*task)->expires_ms) {
-    return ctx.BadInput("expires is after the task's expires (" + Iso((*task)->expires_ms) + ")");
+  if (a.expires_ms > task_row.expires_ms) {
+    return ctx.BadInput("expires is after the task's expires (" + Iso(task_row.expires_ms) + ")");
   }
   if (a.expires_ms < ctx.now_ms) return ctx.BadInput("expires is in the past");
 
@@ -1578,26 +1572,32 @@ ApiReply LocalQueueApi::FinishArtifact(Context& ctx) {
                    "support");
 }
 
-std::optional<ApiReply> LocalQueueApi::LookupArtifact(Context& ctx, ArtifactRow* out) {
-  const std::string& task_id = ctx.Param("taskId");
-  std::string name = ctx.Param("name");
-  if (auto denied = ctx.Require(One("queue:get-artifact:" + name))) return *denied;
-  std::lock_guard lock(mu_);
+std::optional<ApiReply> LocalQueueApi::ChooseRunLocked(Context& ctx, const std::string& task_id,
+                                                       int* run_id) {
   auto task = store_.GetTask(task_id);
   if (!task.ok()) return ctx.Internal(task.status());
   if (!*task) return ctx.NotFound("task " + task_id + " not found");
   auto runs = store_.GetRuns(task_id);
   if (!runs.ok()) return ctx.Internal(runs.status());
-  int run_id;
   if (ctx.params.count("runId")) {
-    run_id = *ParseRunId(ctx.Param("runId"));
-    if (run_id >= static_cast<int>(runs->size())) {
-      return ctx.NotFound("task " + task_id + " has no run " + std::to_string(run_id));
+    *run_id = *ParseRunId(ctx.Param("runId"));
+    if (*run_id >= static_cast<int>(runs->size())) {
+      return ctx.NotFound("task " + task_id + " has no run " + std::to_string(*run_id));
     }
   } else {
     if (runs->empty()) return ctx.NotFound("task " + task_id + " has no runs");
-    run_id = static_cast<int>(runs->size()) - 1;
+    *run_id = static_cast<int>(runs->size()) - 1;
   }
+  return std::nullopt;
+}
+
+std::optional<ApiReply> LocalQueueApi::LookupArtifact(Context& ctx, ArtifactRow* out) {
+  const std::string& task_id = ctx.Param("taskId");
+  std::string name = ctx.Param("name");
+  if (auto denied = ctx.Require(One("queue:get-artifact:" + name))) return *denied;
+  std::lock_guard lock(mu_);
+  int run_id = 0;
+  if (auto reply = ChooseRunLocked(ctx, task_id, &run_id)) return reply;
   std::set<std::string> seen;
   for (int hop = 0; hop <= kMaxLinkHops; ++hop) {
     if (!seen.insert(name).second) break;
@@ -1666,12 +1666,8 @@ ApiReply LocalQueueApi::ArtifactInfo(Context& ctx) {
     return *denied;
   }
   std::lock_guard lock(mu_);
-  auto runs = store_.GetRuns(task_id);
-  if (!runs.ok()) return ctx.Internal(runs.status());
-  int run_id = latest ? static_cast<int>(runs->size()) - 1 : *ParseRunId(ctx.Param("runId"));
-  if (run_id < 0 || run_id >= static_cast<int>(runs->size())) {
-    return ctx.NotFound("task " + task_id + " has no such run");
-  }
+  int run_id = 0;
+  if (auto reply = ChooseRunLocked(ctx, task_id, &run_id)) return *reply;
   auto a = store_.GetArtifact(task_id, run_id, name);
   if (!a.ok()) return ctx.Internal(a.status());
   if (!*a) {
@@ -1708,15 +1704,8 @@ ApiReply LocalQueueApi::ListArtifacts(Context& ctx) {
     after = *decoded;
   }
   std::lock_guard lock(mu_);
-  auto task = store_.GetTask(task_id);
-  if (!task.ok()) return ctx.Internal(task.status());
-  if (!*task) return ctx.NotFound("task " + task_id + " not found");
-  auto runs = store_.GetRuns(task_id);
-  if (!runs.ok()) return ctx.Internal(runs.status());
-  int run_id = latest ? static_cast<int>(runs->size()) - 1 : *ParseRunId(ctx.Param("runId"));
-  if (run_id < 0 || run_id >= static_cast<int>(runs->size())) {
-    return ctx.NotFound("task " + task_id + " has no such run");
-  }
+  int run_id = 0;
+  if (auto reply = ChooseRunLocked(ctx, task_id, &run_id)) return *reply;
   auto rows = store_.ListArtifacts(task_id, run_id, after, limit + 1);
   if (!rows.ok()) return ctx.Internal(rows.status());
   bool more = static_cast<int>(rows->size()) > limit;
@@ -1873,11 +1862,9 @@ ApiReply LocalQueueApi::InsertIndex(Context& ctx) {
   ApiReply error;
   auto body = ctx.Body(&error);
   if (!body) return error;
-  for (const auto& m : body->GetObject()) {
-    std::string key(m.name.GetString(), m.name.GetStringLength());
-    if (key != "taskId" && key != "rank" && key != "data" && key != "expires") {
-      return ctx.BadInput("unknown property \"" + key + "\" in the insertTask request");
-    }
+  if (Problem p = CheckKnownKeys(*body, {"taskId", "rank", "data", "expires"},
+                                 "in the insertTask request")) {
+    return ctx.BadInput(*p);
   }
   IndexRow row;
   row.index_namespace = ns;

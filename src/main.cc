@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "docker_worker/encrypt_env_command.h"
 #include "docker_worker/library_versions.h"
 #include "docker_worker/verify_cot_command.h"
 #include "docker_worker/local_queue_command.h"
@@ -54,6 +55,7 @@ int main(int argc, char** argv) {
   if (verb == "submit") return docker_worker::SubmitCommand(args);
   if (verb == "local-queue") return docker_worker::LocalQueueCommand(args);
   if (verb == "verify-cot") return docker_worker::VerifyCotCommand(args, std::cout, std::cerr);
+  if (verb == "encrypt-env") return docker_worker::EncryptEnvCommand(args, std::cout, std::cerr);
   std::cerr << "docker-worker: unknown verb \"" << verb << "\"\n" << kHelp;
   return 64;
 }

@@ -7,10 +7,7 @@
 namespace docker_worker {
 namespace {
 
-std::string Quote(std::string_view s) {
-  json::Value v(s.data(), static_cast<rapidjson::SizeType>(s.size()));
-  return json::Serialize(v);
-}
+using json::Quote;
 
 std::string NotADateTime(const json::Value& text) {
   return Quote(std::string_view(text.GetString(), text.GetStringLength())) +

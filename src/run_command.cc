@@ -1,4 +1,5 @@
 #include "docker_worker/exit_codes.h"
+#include "docker_worker/read_file.h"
 #include "docker_worker/run_command.h"
 
 #include <signal.h>
@@ -71,15 +72,8 @@ Result<Options> ParseArgs(const std::vector<std::string>& args) {
 }
 
 Result<std::string> ReadInput(const std::string& file) {
-  std::ifstream in;
-  std::istream* stream = &std::cin;
-  if (file != "-") {
-    in.open(file, std::ios::binary);
-    if (!in) return Status(Code::kNotFound, "cannot read " + file);
-    stream = &in;
-  }
-  std::string text((std::istreambuf_iterator<char>(*stream)), std::istreambuf_iterator<char>());
-  return text;
+  if (file != "-") return ReadWholeFile(file);
+  return std::string((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
 }
 
 std::string ResultJson(const std::string& task_id, const RunResult& r,

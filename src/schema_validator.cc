@@ -49,10 +49,7 @@ constexpr int kMaxRefHops = 32;
 // ---------------------------------------------------------------------------------------------
 // Small helpers.
 
-std::string Quote(std::string_view s) {
-  json::Value v(s.data(), static_cast<rapidjson::SizeType>(s.size()));
-  return json::Serialize(v);
-}
+using json::Quote;
 
 bool StartsWith(std::string_view s, std::string_view prefix) {
   return s.substr(0, prefix.size()) == prefix;
@@ -760,6 +757,10 @@ Result<SchemaValidator> SchemaValidator::FromText(std::string_view schema_text) 
 
 std::vector<ValidationError> SchemaValidator::Validate(const json::Value& doc) const {
   std::vector<ValidationError> errors;
+  if (!json::DepthWithin(doc, json::kMaxDocumentDepth)) {
+    return {{"", "the document nests deeper than " + std::to_string(json::kMaxDocumentDepth) +
+                     " levels"}};
+  }
   try {
     Collect(*compiled_, *compiled_->root, &compiled_->schema, doc, "", 0, &errors);
   } catch (const std::exception& e) {

@@ -35,12 +35,8 @@ std::vector<std::string> PoolAlternatives(const std::string& base, const std::st
 bool MayAssumeRoles(const std::vector<std::string>& held) {
   constexpr std::string_view kAssume = "assume:";
   for (const auto& h : held) {
-    if (h.substr(0, kAssume.size()) == kAssume) return true;
-    // "a*", "assu*", "*": a wildcard whose prefix is a prefix of "assume:" covers every role.
-    if (!h.empty() && h.back() == '*' &&
-        kAssume.substr(0, h.size() - 1) == std::string_view(h).substr(0, h.size() - 1)) {
-      return true;
-    }
+    // "assume:<role>" names a role; "a*", "assu*", "*" satisfy "assume:" and so cover them all.
+    if (h.starts_with(kAssume) || Satisfies(h, kAssume)) return true;
   }
   return false;
 }

@@ -27,6 +27,10 @@ Result<TaskDefinition> TaskDefinition::FromJson(json::Document doc, const Defaul
   if (!doc.IsObject()) {
     return Status(Code::kInvalidArgument, "expected a JSON object (a payload or a task definition)");
   }
+  if (!json::DepthWithin(doc, json::kMaxDocumentDepth)) {
+    return Status(Code::kInvalidArgument, "the task definition nests deeper than " +
+                                              std::to_string(json::kMaxDocumentDepth) + " levels");
+  }
   if (!json::FindObject(doc, "payload")) {  // a bare payload: wrap it
     json::Document task(rapidjson::kObjectType);
     auto& a = task.GetAllocator();

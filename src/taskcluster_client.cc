@@ -1,9 +1,10 @@
 #include "docker_worker/taskcluster_client.h"
 
+#include "docker_worker/backoff.h"
+
 #include <sodium.h>
 
 #include <algorithm>
-#include <cmath>
 
 namespace docker_worker {
 namespace {
@@ -37,9 +38,8 @@ std::string ServerMessage(const std::string& body) {
 }  // namespace
 
 Millis TaskclusterRetryDelay(int attempt) {
-  double base = 100.0 * std::ldexp(1.0, attempt);
-  double jitter = 0.75 + 0.5 * (randombytes_uniform(1000001) / 1000000.0);
-  return Millis(static_cast<int64_t>(std::min(base * jitter, 30000.0)));
+  static constexpr Backoff kRetry{.base_ms = 100, .factor = 2, .jitter = 0.25, .max_ms = 30000};
+  return kRetry.Delay(attempt);
 }
 
 TaskclusterClient::TaskclusterClient(HttpClient& http, Clock& clock, std::string root_url,
@@ -64,6 +64,36 @@ std::string TaskclusterClient::Url(std::string_view service, std::string_view pa
   return root_url_ + "/api/" + std::string(service) + "/v1/" + std::string(path);
 }
 
+Result<HttpResponse> TaskclusterClient::Send(HttpRequest req, const TcCallOptions& options) {
+  req.stop = options.stop;
+  Result<HttpResponse> last = Status(Code::kUnavailable, "not sent");
+  for (int attempt = 0; attempt <= options.max_retries; ++attempt) {
+    if (attempt > 0) {
+      if (!clock_.SleepUntil(clock_.Now() + TaskclusterRetryDelay(attempt), options.stop)) {
+        return Status(Code::kCancelled, "cancelled");
+      }
+    }
+    Credentials creds = credentials();  // the newest: reclaim may have swapped them
+    if (!creds.empty()) {
+      HawkSignOptions sign;
+      sign.ts = ToEpochMillis(clock_.Now()) / 1000;
+      sign.nonce = Nonce();
+      sign.authorized_scopes = options.authorized_scopes;
+      auto header = HawkAuthorizationHeader(creds, req.method, req.url, sign);
+      if (!header.ok()) return header.status();
+      req.headers.Set("Authorization", *header);
+    }
+    last = http_.Send(req);
+    if (!last.ok()) {
+      const Code code = last.status().code();
+      if (code == Code::kUnavailable || code == Code::kDeadlineExceeded) continue;
+      return last;
+    }
+    if (last->status < 500) return last;
+  }
+  return last;
+}
+
 Result<TcResponse> TaskclusterClient::Call(std::string_view method, std::string_view service,
                                            std::string_view path, const json::Value* body,
                                            const TcCallOptions& options) {
@@ -71,55 +101,26 @@ Result<TcResponse> TaskclusterClient::Call(std::string_view method, std::string_
   req.method = std::string(method);
   req.url = Url(service, path);
   req.total_timeout = options.timeout;
-  req.stop = options.stop;
   if (body) {
     req.body = json::Serialize(*body);
     req.headers.Set("Content-Type", "application/json");
   }
   req.headers.Set("Accept", "application/json");
   const std::string what = req.method + " " + std::string(service) + "/" + std::string(path);
-  Status last;
-  for (int attempt = 0; attempt <= options.max_retries; ++attempt) {
-    if (attempt > 0) {
-      if (!clock_.SleepUntil(clock_.Now() + TaskclusterRetryDelay(attempt), options.stop)) {
-        return Status(Code::kCancelled, what + ": cancelled");
-      }
+  auto resp = Send(std::move(req), options);
+  if (!resp.ok()) return resp.status().Prefixed(what + ": ");
+  if (resp->ok() || resp->status == 303) {
+    TcResponse out;
+    out.status = resp->status;
+    out.headers = std::move(resp->headers);
+    if (!resp->body.empty()) {
+      auto doc = json::Parse(resp->body);
+      if (doc.ok()) out.body = std::move(*doc);
     }
-    Credentials creds = credentials();
-    if (!creds.empty()) {
-      HawkSignOptions sign;
-      sign.ts = ToEpochMillis(clock_.Now()) / 1000;
-      sign.nonce = Nonce();
-      sign.authorized_scopes = options.authorized_scopes;
-      auto header = HawkAuthorizationHeader(creds, req.method, req.url, sign);
-      if (!header.ok()) return header.status().Prefixed(what + ": ");
-      req.headers.Set("Authorization", *header);
-    }
-    auto resp = http_.Send(req);
-    if (!resp.ok()) {
-      last = resp.status().Prefixed(what + ": ");
-      if (resp.status().code() == Code::kCancelled) return last;
-      if (resp.status().code() == Code::kUnavailable ||
-          resp.status().code() == Code::kDeadlineExceeded) {
-        continue;
-      }
-      return last;
-    }
-    if (resp->ok() || resp->status == 303) {
-      TcResponse out;
-      out.status = resp->status;
-      out.headers = std::move(resp->headers);
-      if (!resp->body.empty()) {
-        auto doc = json::Parse(resp->body);
-        if (doc.ok()) out.body = std::move(*doc);
-      }
-      return out;
-    }
-    last = Status(CodeForStatus(resp->status),
-                  what + ": " + std::to_string(resp->status) + " " + ServerMessage(resp->body));
-    if (resp->status < 500) return last;
+    return out;
   }
-  return last;
+  return Status(CodeForStatus(resp->status),
+                what + ": " + std::to_string(resp->status) + " " + ServerMessage(resp->body));
 }
 
 }  // namespace docker_worker

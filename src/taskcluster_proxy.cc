@@ -3,14 +3,8 @@
 #include <Poco/Exception.h>
 #include <Poco/Net/HTTPRequestHandler.h>
 #include <Poco/Net/HTTPRequestHandlerFactory.h>
-#include <Poco/Net/HTTPServer.h>
-#include <Poco/Net/HTTPServerParams.h>
 #include <Poco/Net/HTTPServerRequest.h>
 #include <Poco/Net/HTTPServerResponse.h>
-#include <Poco/Net/NetException.h>
-#include <Poco/Net/ServerSocket.h>
-#include <Poco/Net/SocketAddress.h>
-#include <Poco/ThreadPool.h>
 
 #include <algorithm>
 #include <cctype>
@@ -18,13 +12,11 @@
 
 #include "docker_worker/hawk.h"
 #include "docker_worker/json.h"
-#include "docker_worker/slugid.h"
 
 namespace docker_worker {
 
 struct TaskclusterProxy::Core {
   TaskclusterClient& client;
-  HttpClient& http;
   Clock& clock;
   TaskclusterProxyOptions options;
 };
@@ -32,7 +24,6 @@ struct TaskclusterProxy::Core {
 namespace {
 
 constexpr size_t kMaxBody = 16u << 20;
-constexpr int kMaxRetries = 5;
 
 bool IEquals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
@@ -159,26 +150,10 @@ class ProxyHandler final : public Poco::Net::HTTPRequestHandler {
     for (const auto& [name, value] : request) {
       if (!NotForwarded(name)) out.headers.Add(name, value);
     }
-    Credentials creds;
-    Result<HttpResponse> answer = Status(Code::kUnavailable, "not sent");
-    for (int attempt = 0; attempt <= kMaxRetries; ++attempt) {
-      if (attempt > 0 &&
-          !core_->clock.SleepUntil(core_->clock.Now() + TaskclusterRetryDelay(attempt), {})) {
-        break;
-      }
-      creds = core_->client.credentials();  // the newest: reclaim may have swapped them
-      HawkSignOptions sign;
-      sign.ts = ToEpochMillis(core_->clock.Now()) / 1000;
-      sign.nonce = NewSlugId();
-      sign.authorized_scopes = o.authorized_scopes;
-      auto header = HawkAuthorizationHeader(creds, method, url, sign);
-      if (!header.ok()) {
-        return Reply(response, 500, MessageJson("taskcluster proxy: " + header.status().message()));
-      }
-      out.headers.Set("Authorization", *header);
-      answer = core_->http.Send(out);
-      if (answer.ok() && answer->status < 500) break;
-    }
+    TcCallOptions call;
+    call.authorized_scopes = o.authorized_scopes;
+    Result<HttpResponse> answer = core_->client.Send(std::move(out), call);
+    const Credentials creds = core_->client.credentials();
     response.set("X-Taskcluster-Endpoint", url);
     response.set("X-Taskcluster-Proxy-Version", std::string("docker-worker/") + DOCKER_WORKER_VERSION);
     response.set(creds.certificate.empty() ? "X-Taskcluster-Proxy-Perm-ClientId"
@@ -263,48 +238,26 @@ Result<std::string> ProxyTargetUrl(const std::string& root_url, const std::strin
 }
 
 Result<std::unique_ptr<TaskclusterProxy>> TaskclusterProxy::Start(TaskclusterClient& client,
-                                                                  HttpClient& http, Clock& clock,
+                                                                  Clock& clock,
                                                                   TaskclusterProxyOptions options) {
   std::unique_ptr<TaskclusterProxy> proxy(new TaskclusterProxy());
-  const std::string where = options.listen_address + ":" + std::to_string(options.port);
-  const int threads = std::max(1, options.max_threads);
-  proxy->core_ = std::make_shared<Core>(Core{client, http, clock, std::move(options)});
-  try {
-    Poco::Net::SocketAddress address(proxy->core_->options.listen_address,
-                                     static_cast<Poco::UInt16>(proxy->core_->options.port));
-    Poco::Net::ServerSocket socket;
-    socket.bind(address, /*reuseAddress=*/true, /*reusePort=*/false);
-    socket.listen(64);
-    proxy->port_ = socket.address().port();
-    auto* params = new Poco::Net::HTTPServerParams;  // owned by the HTTPServer
-    params->setMaxThreads(threads);
-    params->setMaxQueued(64);
-    params->setKeepAlive(true);
-    proxy->pool_ = std::make_unique<Poco::ThreadPool>(1, threads);
-    proxy->server_ = std::make_unique<Poco::Net::HTTPServer>(
-        new ProxyHandlerFactory(proxy->core_), *proxy->pool_, socket, params);
-    proxy->server_->start();
-  } catch (const Poco::Exception& e) {
-    return Status(Code::kUnavailable,
-                  "taskcluster proxy: cannot listen on " + where + ": " + e.displayText());
+  HttpServerOptions http;
+  http.host = options.listen_address;
+  http.port = options.port;
+  http.max_threads = options.max_threads;
+  http.keep_alive = true;
+  proxy->core_ = std::make_shared<Core>(Core{client, clock, std::move(options)});
+  auto listening = HttpServer::Listen(http);
+  if (!listening.ok()) return listening.status().Prefixed("taskcluster proxy: ");
+  proxy->http_ = std::move(*listening);
+  if (Status s = proxy->http_->Serve(new ProxyHandlerFactory(proxy->core_)); !s.ok()) {
+    return s.Prefixed("taskcluster proxy: ");
   }
   return proxy;
 }
 
-void TaskclusterProxy::Stop() {
-  if (server_) {
-    try {
-      server_->stopAll(/*abortCurrent=*/true);
-    } catch (const Poco::Exception&) {
-    }
-  }
-  if (pool_) pool_->joinAll();
-}
+int TaskclusterProxy::port() const { return http_->port(); }
 
-TaskclusterProxy::~TaskclusterProxy() {
-  Stop();
-  server_.reset();
-  pool_.reset();
-}
+void TaskclusterProxy::Stop() { http_->Stop(); }
 
 }  // namespace docker_worker

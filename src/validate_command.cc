@@ -7,6 +7,7 @@
 #include <iterator>
 #include <optional>
 
+#include "docker_worker/read_file.h"
 #include "docker_worker/json.h"
 #include "docker_worker/payload_validator.h"
 #include "docker_worker/schema_validator.h"
@@ -17,27 +18,6 @@ namespace {
 constexpr const char* kUsage =
     "usage: docker-worker validate FILE   (FILE: a task payload or task definition as JSON; - "
     "reads standard input)";
-
-// The whole file, or nullopt with `error` set to the system's reason.
-std::optional<std::string> ReadFile(const std::string& path, std::string& error) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) {
-    error = std::strerror(errno);
-    return std::nullopt;
-  }
-  std::string data;
-  char buf[65536];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) data.append(buf, n);
-  bool failed = std::ferror(f) != 0;
-  int saved = errno;
-  std::fclose(f);
-  if (failed) {
-    error = std::strerror(saved);
-    return std::nullopt;
-  }
-  return data;
-}
 
 }  // namespace
 
@@ -70,10 +50,9 @@ int ValidateCommand(const std::vector<std::string>& args, std::istream& in, std:
       return kExitUsage;
     }
   } else {
-    std::string reason;
-    auto data = ReadFile(file, reason);
-    if (!data) {
-      err << "docker-worker validate: cannot read " << name << ": " << reason << "\n";
+    auto data = ReadWholeFile(file);
+    if (!data.ok()) {
+      err << "docker-worker validate: " << data.status().message() << "\n";
       return kExitUsage;
     }
     text = std::move(*data);

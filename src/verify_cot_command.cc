@@ -6,6 +6,7 @@
 #include <ostream>
 #include <sstream>
 
+#include "docker_worker/read_file.h"
 #include "docker_worker/chain_of_trust.h"
 #include "docker_worker/exit_codes.h"
 
@@ -17,17 +18,6 @@ namespace fs = std::filesystem;
 constexpr const char* kUsage =
     "usage: docker-worker verify-cot DIR --public-key KEY   (DIR: downloaded artifacts by name, "
     "as `run --output` or `submit --output` write them; KEY: base64 ed25519 public key file)";
-
-std::optional<std::string> ReadWhole(const fs::path& path) {
-  std::error_code ec;
-  if (!fs::is_regular_file(path, ec)) return std::nullopt;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::stringstream buf;
-  buf << in.rdbuf();
-  if (in.bad()) return std::nullopt;
-  return buf.str();
-}
 
 // The folder the artifact names are relative to: DIR or DIR/artifacts.
 std::optional<fs::path> ArtifactRoot(const fs::path& dir) {
@@ -88,15 +78,14 @@ int VerifyCotCommand(const std::vector<std::string>& args, std::ostream& out, st
         << (fs::path(dir) / "artifacts").string() << "\n";
     return 1;
   }
-  auto document = ReadWhole(*root / cot::kDocumentName);
-  if (!document) {
-    err << "docker-worker verify-cot: cannot read " << (*root / cot::kDocumentName).string()
-        << "\n";
+  auto document = ReadWholeFile(*root / cot::kDocumentName);
+  if (!document.ok()) {
+    err << "docker-worker verify-cot: " << document.status().message() << "\n";
     return 1;
   }
 
   const char* signature_state = "missing";
-  if (auto sig = ReadWhole(*root / cot::kSignatureName)) {
+  if (auto sig = ReadWholeFile(*root / cot::kSignatureName); sig.ok()) {
     signature_state = key->Verify(*document, *sig) ? "ok" : "BAD";
   }
   out << "signature " << signature_state << "  " << cot::kSignatureName << "\n";

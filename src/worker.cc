@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "docker_worker/auth_client.h"
 #include "docker_worker/time_format.h"
 
 namespace docker_worker {
@@ -122,9 +123,7 @@ void Worker::StartRun(Claim claim) {
             if (s.reclaimer.joinable()) s.reclaimer.join();
           },
       .live_log_server = live_log_,
-      .expand_scopes = [q = s.queue.get()](const std::vector<std::string>& scopes) {
-        return q->ExpandScopes(scopes);
-      },
+      .expand_scopes = ScopeExpansionFor(s.queue->Client()),
       .taskcluster = s.queue->Client(),
   });
   log_.Event("taskStart", {{"taskId", s.claim.task_id},

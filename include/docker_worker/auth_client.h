@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "docker_worker/scopes.h"
 #include "docker_worker/taskcluster_client.h"
 
 namespace docker_worker {
@@ -16,5 +17,8 @@ namespace docker_worker {
 Result<std::vector<std::string>> ExpandScopes(TaskclusterClient& client,
                                               const std::vector<std::string>& scopes,
                                               std::stop_token stop = {});
+
+// ExpandScopes bound to `client` (which must outlive it); empty when `client` is null.
+ScopeExpansion ScopeExpansionFor(TaskclusterClient* client);
 
 }  // namespace docker_worker

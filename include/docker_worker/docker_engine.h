@@ -144,10 +144,6 @@ class DockerEngine {
                                             const std::map<std::string, std::string>& labels) = 0;
   virtual Status RemoveNetwork(const std::string& id) = 0;  // a missing network is ok
   virtual Result<NetworkInfo> InspectNetwork(const std::string& id) = 0;
-  // The IPv4 address of container `id` on network `network` (name or id); kNotFound when the
-  // container is not attached to it (or not running).
-  virtual Result<std::string> ContainerAddress(const std::string& id,
-                                               const std::string& network) = 0;
   virtual Result<std::vector<NetworkInfo>> ListNetworks(const std::vector<std::string>& labels) = 0;
 
   // --- volumes

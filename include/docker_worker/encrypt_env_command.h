@@ -34,7 +34,8 @@ std::string EnvMessagePlaintext(const std::string& task_id, const std::string& n
 
 // base64 (standard alphabet, padded) of a binary OpenPGP message with `plaintext` encrypted to
 // every key in `public_key` (armored or binary key data, not a path), with always-trust. Uses a
-// throw-away GnuPG home. Errors carry GnuPG's reason, never the plaintext.
+// throw-away GnuPG home. Errors carry GnuPG's reason, never the plaintext; kInvalidArgument when
+// `public_key` holds no usable key.
 Result<std::string> EncryptEnvEntry(const std::string& public_key, const std::string& plaintext);
 
 // "30m", "1h", "2d", "3600s", "1h30m" -> milliseconds; nullopt when malformed, zero, or longer

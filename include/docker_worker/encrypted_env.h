@@ -85,7 +85,4 @@ Result<EnvVars> DecryptEncryptedEnvWith(const DecryptFn& decrypt,
 // (surrounding whitespace allowed, "0x1" too), or true.
 bool LooselyEqualsOne(const json::Value& value);
 
-// A random RFC 4122 version-4 UUID, lower-case "xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx".
-std::string NewUuidV4();
-
 }  // namespace docker_worker

@@ -53,7 +53,6 @@ class EngineApi final : public DockerEngine {
                                     const std::map<std::string, std::string>& labels) override;
   Status RemoveNetwork(const std::string& id) override;
   Result<NetworkInfo> InspectNetwork(const std::string& id) override;
-  Result<std::string> ContainerAddress(const std::string& id, const std::string& network) override;
   Result<std::vector<NetworkInfo>> ListNetworks(const std::vector<std::string>& labels) override;
 
   Result<VolumeInfo> CreateVolume(const std::string& name,

@@ -29,8 +29,6 @@ class HttpQueue final : public Queue {
   Result<std::vector<Claim>> ClaimWork(int tasks, std::stop_token stop) override;
   std::unique_ptr<ClaimedRunQueue> ForRun(const Claim& claim,
                                           const std::string& work_dir) override;
-  // Replaces the worker's credentials (worker-runner's new-credentials).
-  void SetWorkerCredentials(Credentials credentials);
 
  private:
   HttpQueueOptions options_;

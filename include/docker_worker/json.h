@@ -29,10 +29,17 @@ Result<Document> ParseFile(const std::string& path);
 // True when `text` nests arrays/objects at most `max_depth` deep (strings skipped). A cheap
 // policy check before parsing hostile input (Parse itself does not recurse).
 bool NestingWithin(std::string_view text, int max_depth);
+// The same for a parsed value (iterative). Checked by consumers that recurse (schema validation,
+// copying and serialising task definitions) before they touch a document from outside.
+bool DepthWithin(const Value& value, int max_depth);
+// The deepest task definition, payload or config the worker accepts (real ones nest < 10).
+inline constexpr int kMaxDocumentDepth = 100;
 
 // Compact and pretty (2-space indent, like JSON.stringify(x, null, 2)) serialisation.
 std::string Serialize(const Value& value);
 std::string SerializePretty(const Value& value);
+// `s` as a JSON string literal, quotes and escapes included.
+std::string Quote(std::string_view s);
 
 // "object", "array", "string", "integer", "number", "boolean" or "null".
 const char* TypeName(const Value& value);

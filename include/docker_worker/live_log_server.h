@@ -15,15 +15,9 @@
 #include <mutex>
 #include <string>
 
+#include "docker_worker/http_server.h"
 #include "docker_worker/status.h"
 #include "docker_worker/task_log.h"
-
-namespace Poco {
-class ThreadPool;
-namespace Net {
-class HTTPServer;
-}  // namespace Net
-}  // namespace Poco
 
 namespace docker_worker {
 
@@ -124,9 +118,7 @@ class LiveLogServer {
   LiveLogServer() = default;
 
   std::shared_ptr<live_log_internal::Core> core_;
-  // Declared before server_: the server uses the pool and must be destroyed first.
-  std::unique_ptr<Poco::ThreadPool> pool_;
-  std::unique_ptr<Poco::Net::HTTPServer> server_;
+  std::unique_ptr<HttpServer> http_;
   int port_ = 0;
   std::string url_prefix_;  // "http://host:port/log/"
   std::mutex stop_mu_;

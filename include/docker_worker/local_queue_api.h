@@ -141,6 +141,9 @@ class LocalQueueApi {
   // Resolves the (possibly latest) run and artifact named by ctx, following links; nullopt on
   // success with *out filled, else the error reply.
   std::optional<ApiReply> LookupArtifact(Context& ctx, ArtifactRow* out);
+  // The run a request names (its runId) or, without one, the task's latest run: 404 for an
+  // unknown task or run. Holds mu_.
+  std::optional<ApiReply> ChooseRunLocked(Context& ctx, const std::string& task_id, int* run_id);
   // Claims up to `count` pending runs of `task_queue_id` (mu_ held): appends each claim object,
   // comma-separated, to *tasks_json and counts them in *claimed.
   Status ClaimLocked(const std::string& task_queue_id, const std::string& worker_group,

@@ -21,10 +21,6 @@ class ClaimedRunQueue : public RunQueue {
  public:
   // Renews the claim; returns the new takenUntil. `stop` cancels a call in flight.
   virtual Result<TimePoint> Reclaim(std::stop_token stop) = 0;
-  // Role expansion with the run's credentials (auth.expandScopes). Default: no roles known.
-  virtual Result<std::vector<std::string>> ExpandScopes(const std::vector<std::string>& scopes) {
-    return scopes;
-  }
   // The run's Taskcluster client: the root URL and the run's current temporary credentials
   // (swapped on every reclaim). Null when the run has none (fakes).
   virtual TaskclusterClient* Client() { return nullptr; }

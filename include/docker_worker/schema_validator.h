@@ -60,7 +60,9 @@ class SchemaValidator {
   static Result<SchemaValidator> FromText(std::string_view schema_text);
 
   // Every problem of `doc` against the schema; empty when `doc` is valid. Never throws: should
-  // the validation library fail unexpectedly, that is reported as a single error at "".
+  // the validation library fail unexpectedly, that is reported as a single error at "". A
+  // document nesting deeper than json::kMaxDocumentDepth is one error at "" (validation
+  // recurses, so it is never attempted).
   std::vector<ValidationError> Validate(const json::Value& doc) const;
 
   struct Compiled;  // implementation detail, defined in schema_validator.cc

@@ -8,6 +8,8 @@
 namespace docker_worker {
 
 std::string NewSlugId();
+// A random (v4) UUID in its usual text form, "xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx".
+std::string NewUuidV4();
 // True when `id` has the form of a slugid (22 characters of [A-Za-z0-9_-]).
 bool LooksLikeSlugId(std::string_view id);
 

@@ -47,6 +47,11 @@ class TaskclusterClient {
   const std::string& root_url() const { return root_url_; }
 
   std::string Url(std::string_view service, std::string_view path) const;
+  // Sends `request` (its URL under any root) Hawk-signed with the current credentials, fresh for
+  // every attempt, with options.authorized_scopes; retried as above on network errors and 5xx.
+  // Returns the last response whatever its status (a 5xx once retries are spent), or the
+  // transport error. The proxy forwards through this; Call builds on it.
+  Result<HttpResponse> Send(HttpRequest request, const TcCallOptions& options);
   // `body` null: no request body.
   Result<TcResponse> Call(std::string_view method, std::string_view service,
                           std::string_view path, const json::Value* body,

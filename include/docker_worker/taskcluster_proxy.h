@@ -30,16 +30,9 @@
 #include <vector>
 
 #include "docker_worker/clock.h"
-#include "docker_worker/http_client.h"
+#include "docker_worker/http_server.h"
 #include "docker_worker/status.h"
 #include "docker_worker/taskcluster_client.h"
-
-namespace Poco {
-class ThreadPool;
-namespace Net {
-class HTTPServer;
-}  // namespace Net
-}  // namespace Poco
 
 namespace docker_worker {
 
@@ -55,16 +48,14 @@ struct TaskclusterProxyOptions {
 
 class TaskclusterProxy {
  public:
-  // `client`, `http` and `clock` must outlive the proxy.
-  static Result<std::unique_ptr<TaskclusterProxy>> Start(TaskclusterClient& client,
-                                                         HttpClient& http, Clock& clock,
+  // `client` (which also sends the forwarded requests) and `clock` must outlive the proxy.
+  static Result<std::unique_ptr<TaskclusterProxy>> Start(TaskclusterClient& client, Clock& clock,
                                                          TaskclusterProxyOptions options);
-  ~TaskclusterProxy();
   TaskclusterProxy(const TaskclusterProxy&) = delete;
   TaskclusterProxy& operator=(const TaskclusterProxy&) = delete;
 
-  int port() const { return port_; }
-  void Stop();
+  int port() const;
+  void Stop();  // also run by the destructor (of the server)
 
   struct Core;  // shared with the request handlers
 
@@ -72,9 +63,7 @@ class TaskclusterProxy {
   TaskclusterProxy() = default;
 
   std::shared_ptr<Core> core_;
-  std::unique_ptr<Poco::ThreadPool> pool_;
-  std::unique_ptr<Poco::Net::HTTPServer> server_;
-  int port_ = 0;
+  std::unique_ptr<HttpServer> http_;
 };
 
 // Maps a request target ("/api/queue/v1/task/X?y=1") to the URL under `root_url`, or explains

@@ -9,6 +9,7 @@
 #include <set>
 #include <thread>
 
+#include "docker_worker/base64.h"
 #include "docker_worker/engine_api.h"
 #include "docker_worker/json.h"
 #include "docker_worker/slugid.h"
@@ -20,21 +21,13 @@ namespace {
 using testing::LocalSystem;
 using testing::TempDir;
 
-std::string JsonString(const std::string& s) {
-  json::Document d;
-  d.SetString(s.data(), static_cast<rapidjson::SizeType>(s.size()), d.GetAllocator());
-  return json::Serialize(d);
-}
-
 // Writes a fresh chain-of-trust signing key (base64 of the 64-byte ed25519 secret key).
 std::string WriteSigningKey(TempDir& dir) {
   REQUIRE(sodium_init() >= 0);
   unsigned char pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
   crypto_sign_keypair(pk, sk);
-  char b64[sodium_base64_ENCODED_LEN(crypto_sign_SECRETKEYBYTES, sodium_base64_VARIANT_ORIGINAL)];
-  sodium_bin2base64(b64, sizeof b64, sk, sizeof sk, sodium_base64_VARIANT_ORIGINAL);
   std::string path = dir / "cot.key";
-  testing::WriteFile(path, b64);
+  testing::WriteFile(path, Base64Encode(sk, sizeof sk));
   return path;
 }
 
@@ -56,7 +49,7 @@ TEST_CASE("e2e: canary — the worker's access token never reaches a task or a l
       "cat /out/task.json /out/status.json; sleep 1";
   const std::string payload =
       R"({"image": "taskenv/busybox:latest", "maxRunTime": 120, "command": ["sh", "-c", )" +
-      JsonString(script) + R"(], "env": {"PLAIN": "visible"},
+      json::Quote(script) + R"(], "env": {"PLAIN": "visible"},
       "features": {"taskclusterProxy": true, "chainOfTrust": true, "allowPtrace": true,
                    "localLiveLog": true, "artifacts": true},
       "artifacts": {"public/out": {"type": "directory", "path": "/out"}}})";

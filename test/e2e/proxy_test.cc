@@ -15,15 +15,9 @@ namespace {
 
 using testing::LocalSystem;
 
-std::string JsonString(const std::string& s) {
-  json::Document d;
-  d.SetString(s.data(), static_cast<rapidjson::SizeType>(s.size()), d.GetAllocator());
-  return json::Serialize(d);
-}
-
 std::string Payload(const std::string& script, bool proxy) {
   return R"({"image": "taskenv/busybox:latest", "maxRunTime": 120, "command": ["sh", "-c", )" +
-         JsonString(script) + R"(], "features": {"taskclusterProxy": )" +
+         json::Quote(script) + R"(], "features": {"taskclusterProxy": )" +
          (proxy ? "true" : "false") + "}}";
 }
 

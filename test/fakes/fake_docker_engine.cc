@@ -3,6 +3,8 @@
 #include <archive.h>
 #include <archive_entry.h>
 
+#include "fakes/bounded_wait.h"
+
 namespace docker_worker::testing {
 namespace {
 
@@ -62,12 +64,15 @@ int FakeDockerEngine::pulls() const {
 
 void FakeDockerEngine::WaitUntilRunning() {
   std::unique_lock lock(mu_);
-  cv_.wait(lock, [&] {
-    for (const auto& [id, c] : containers_) {
-      if (c.state == State::kRunning) return true;
-    }
-    return false;
-  });
+  BoundedWait(
+      cv_, lock,
+      [&] {
+        for (const auto& [id, c] : containers_) {
+          if (c.state == State::kRunning) return true;
+        }
+        return false;
+      },
+      "a running container");
 }
 
 Result<ImageInfo> FakeDockerEngine::InspectImage(const std::string& name) {
@@ -276,20 +281,6 @@ Result<NetworkInfo> FakeDockerEngine::InspectNetwork(const std::string& id) {
   auto it = networks_.find(id);
   if (it == networks_.end()) return Status(Code::kNotFound, "no such network " + id);
   return it->second;
-}
-
-Result<std::string> FakeDockerEngine::ContainerAddress(const std::string& id,
-                                                      const std::string&) {
-  std::lock_guard lock(mu_);
-  if (!containers_.count(id)) return Status(Code::kNotFound, "no such container " + id);
-  return std::string("127.0.0.1");
-}
-
-std::vector<NetworkInfo> FakeDockerEngine::networks() const {
-  std::lock_guard lock(mu_);
-  std::vector<NetworkInfo> out;
-  for (const auto& [id, n] : networks_) out.push_back(n);
-  return out;
 }
 
 Status FakeDockerEngine::RemoveNetwork(const std::string& id) {

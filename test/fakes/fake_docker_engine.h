@@ -73,10 +73,7 @@ class FakeDockerEngine final : public DockerEngine {
                                     const std::map<std::string, std::string>& labels) override;
   Status RemoveNetwork(const std::string& id) override;
   Result<NetworkInfo> InspectNetwork(const std::string& id) override;
-  // Every container has address 127.0.0.1 on every network, so a proxy bound to the fake
-  // network's gateway (127.0.0.1) accepts the test's own connections.
-  Result<std::string> ContainerAddress(const std::string& id, const std::string& network) override;
-  std::vector<NetworkInfo> networks() const;
+
   Result<std::vector<NetworkInfo>> ListNetworks(const std::vector<std::string>& labels) override;
   Result<VolumeInfo> CreateVolume(const std::string& name,
                                   const std::map<std::string, std::string>& labels) override;

@@ -8,6 +8,7 @@
 #include <map>
 #include <mutex>
 
+#include "fakes/bounded_wait.h"
 #include "docker_worker/queue.h"
 #include "fakes/fake_run_queue.h"
 
@@ -57,11 +58,11 @@ class FakeQueue final : public Queue {
   // Blocks until ClaimWork was called at least `n` times.
   void WaitForClaimCalls(size_t n) {
     std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return asked_.size() >= n; });
+    BoundedWait(cv_, lock, [&] { return asked_.size() >= n; }, "claimWork calls");
   }
   void WaitForReclaims(int n) {
     std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return reclaims_ >= n; });
+    BoundedWait(cv_, lock, [&] { return reclaims_ >= n; }, "reclaims");
   }
 
  private:

@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <mutex>
 
+#include "fakes/bounded_wait.h"
 #include "docker_worker/clock.h"
 
 namespace docker_worker::testing {
@@ -36,7 +37,7 @@ class ManualClock final : public Clock {
   // can Advance exactly when the code under test is waiting.
   void WaitForSleepCalls(int n) {
     std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return sleep_calls_ >= n; });
+    BoundedWait(cv_, lock, [&] { return sleep_calls_ >= n; }, "SleepUntil calls");
   }
 
  private:

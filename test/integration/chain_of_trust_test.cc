@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "docker_worker/base64.h"
 #include "docker_worker/json.h"
 #include "fakes/temp_dir.h"
 #include "support/subprocess.h"
@@ -23,24 +24,6 @@ using testing::WriteFile;
 
 const char* kXfooSha = "cebff86446aff2b1039749f09ef2922f9ad4f35ea2576a84e206708d8e8bf7b4";
 const char* kBarSha = "7d865e959b2466918c9863afca942d0fb89d7c9ac0c99bafc3749504ded97730";
-
-std::string B64(const unsigned char* bytes, size_t n, int variant) {
-  std::string out(sodium_base64_ENCODED_LEN(n, variant), '\0');
-  sodium_bin2base64(out.data(), out.size(), bytes, n, variant);
-  out.resize(out.find('\0'));
-  return out;
-}
-
-std::string FindOnPath(const std::string& program) {
-  const char* path = std::getenv("PATH");
-  std::stringstream dirs(path ? path : "/usr/local/bin:/usr/bin:/bin");
-  std::string dir;
-  while (std::getline(dirs, dir, ':')) {
-    std::string candidate = (dir.empty() ? "." : dir) + "/" + program;
-    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-  }
-  return "";
-}
 
 // Verifies with node's own Ed25519 (OpenSSL), hashes the artifacts with node's SHA-256 and
 // checks the document is exactly JSON.stringify(JSON.parse(doc), null, 2). Prints one word per
@@ -80,8 +63,8 @@ TEST_CASE("chainOfTrust: run signs, node verifies, verify-cot checks and catches
   unsigned char pk[crypto_sign_PUBLICKEYBYTES];
   unsigned char sk[crypto_sign_SECRETKEYBYTES];
   crypto_sign_keypair(pk, sk);
-  WriteFile(dir / "cot.key", B64(sk, sizeof sk, sodium_base64_VARIANT_ORIGINAL) + "\n");
-  WriteFile(dir / "cot.pub", B64(pk, sizeof pk, sodium_base64_VARIANT_ORIGINAL) + "\n");
+  WriteFile(dir / "cot.key", Base64Encode(sk, sizeof sk) + "\n");
+  WriteFile(dir / "cot.pub", Base64Encode(pk, sizeof pk) + "\n");
   WriteFile(dir / "config.json", R"({"ed25519SigningKeyLocation": ")" + (dir / "cot.key") +
                                      R"(", "workerGroup": "cot-group", "workerId": "cot-worker",
       "publicIp": "203.0.113.7", "privateIp": "10.0.0.7",
@@ -132,12 +115,12 @@ TEST_CASE("chainOfTrust: run signs, node verifies, verify-cot checks and catches
         "text/plain");
 
   // An independent implementation: node's crypto (OpenSSL's Ed25519 and SHA-256).
-  std::string node = FindOnPath("node");
+  std::string node = testing::FindProgram("node");
   REQUIRE_FALSE(node.empty());
   WriteFile(dir / "check.js", kNodeCheck);
   auto node_run =
       testing::RunProcess({node, dir / "check.js",
-                           B64(pk, sizeof pk, sodium_base64_VARIANT_URLSAFE_NO_PADDING), artifacts},
+                           Base64Encode(pk, sizeof pk, Base64::kUrlSafeUnpadded), artifacts},
                           {}, dir / "node.stdout", dir / "node.stderr");
   INFO(ReadFile(dir / "node.stdout") + ReadFile(dir / "node.stderr"));
   CHECK(node_run.exit_code == 0);

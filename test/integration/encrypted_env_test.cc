@@ -12,11 +12,13 @@
 #include <sstream>
 #include <thread>
 
+#include "docker_worker/base64.h"
 #include "docker_worker/clock.h"
 #include "docker_worker/encrypt_env_command.h"
 #include "docker_worker/gpg_home.h"
 #include "fakes/temp_dir.h"
 #include "support/gpg_keys.h"
+#include "support/subprocess.h"
 
 namespace docker_worker {
 namespace {
@@ -32,21 +34,10 @@ const std::string kValue = "s3cr3t-value-Zq81";
 
 int64_t NowMs() { return ToEpochMillis(SystemClock().Now()); }
 
-std::string B64(const std::string& bin) {
-  std::string out(sodium_base64_ENCODED_LEN(bin.size(), sodium_base64_VARIANT_ORIGINAL), '\0');
-  sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const unsigned char*>(bin.data()),
-                    bin.size(), sodium_base64_VARIANT_ORIGINAL);
-  out.resize(out.size() - 1);
-  return out;
-}
-
-std::string Unb64(const std::string& b64) {
-  std::string out(b64.size(), '\0');
-  size_t len = 0;
-  REQUIRE(sodium_base642bin(reinterpret_cast<unsigned char*>(out.data()), out.size(), b64.data(),
-                            b64.size(), "\n", &len, nullptr, sodium_base64_VARIANT_ORIGINAL) == 0);
-  out.resize(len);
-  return out;
+std::string Unb64(const std::string& text) {
+  auto decoded = Base64Decode(text, {Base64::kStandard}, "\n");
+  REQUIRE(decoded);
+  return *decoded;
 }
 
 // One key pair and its decryptor for the whole file (key generation and import cost ~100 ms).
@@ -162,9 +153,27 @@ TEST_CASE("encryptedEnv (gpg): a message made by the gpg CLI decrypts", "[integr
   WriteFile(dir / "plain.json", EnvMessagePlaintext(kTaskId, kName, kValue, now, now + 1000));
   REQUIRE(w.keys.Gpg({"--trust-model", "always", "--recipient", w.keys.fingerprint(), "--output",
                       dir / "msg.gpg", "--encrypt", dir / "plain.json"}) == 0);
-  auto r = DecryptEncryptedEnv(w.decryptor.get(), {B64(ReadFile(dir / "msg.gpg"))}, {}, kTaskId,
+  auto r = DecryptEncryptedEnv(w.decryptor.get(), {Base64Encode(ReadFile(dir / "msg.gpg"))}, {}, kTaskId,
                                now, nullptr);
   INFO(r.status().message());
+  REQUIRE(r.ok());
+  CHECK(*r == EnvVars{{kName, kValue}});
+}
+
+TEST_CASE("encrypt-env (gpg): the built binary has the verb, and its entry decrypts",
+          "[integration]") {
+  Worker& w = SharedWorker();
+  TempDir dir;
+  auto done = testing::RunProcess({testing::WorkerBinary(), "encrypt-env", "--public-key",
+                                   w.keys.public_key_path(), "--task-id", kTaskId, "--name",
+                                   kName, "--value", kValue},
+                                  {}, dir / "out", dir / "err");
+  INFO(ReadFile(dir / "err"));
+  REQUIRE(done.exit_code == 0);
+  std::string entry = ReadFile(dir / "out");
+  REQUIRE(!entry.empty());
+  entry.pop_back();  // the newline
+  auto r = DecryptEncryptedEnv(w.decryptor.get(), {entry}, {}, kTaskId, NowMs(), nullptr);
   REQUIRE(r.ok());
   CHECK(*r == EnvVars{{kName, kValue}});
 }
@@ -219,12 +228,12 @@ TEST_CASE("encryptedEnv (gpg): corrupted, foreign and unencrypted messages fail"
     std::string binary = Unb64(w.Entry(plaintext));
     for (size_t i = binary.size() / 2; i < binary.size() / 2 + 8; ++i) binary[i] ^= 0x5a;
     std::string detail;
-    auto r = DecryptEncryptedEnv(w.decryptor.get(), {B64(binary)}, {}, kTaskId, now, &detail);
+    auto r = DecryptEncryptedEnv(w.decryptor.get(), {Base64Encode(binary)}, {}, kTaskId, now, &detail);
     CHECK(Violation(r, detail) == kUndecryptable);
     binary.resize(binary.size() / 3);  // truncated
-    r = DecryptEncryptedEnv(w.decryptor.get(), {B64(binary)}, {}, kTaskId, now, &detail);
+    r = DecryptEncryptedEnv(w.decryptor.get(), {Base64Encode(binary)}, {}, kTaskId, now, &detail);
     CHECK(Violation(r, detail) == kUndecryptable);
-    r = DecryptEncryptedEnv(w.decryptor.get(), {B64("garbage bytes")}, {}, kTaskId, now, &detail);
+    r = DecryptEncryptedEnv(w.decryptor.get(), {Base64Encode("garbage bytes")}, {}, kTaskId, now, &detail);
     CHECK(Violation(r, detail) == kUndecryptable);
     r = DecryptEncryptedEnv(w.decryptor.get(), {""}, {}, kTaskId, now, &detail);
     CHECK(Violation(r, detail) == kUndecryptable);
@@ -255,7 +264,7 @@ TEST_CASE("encryptedEnv (gpg): corrupted, foreign and unencrypted messages fail"
     for (const char* file : {"stored.gpg", "sym.gpg"}) {
       INFO(file);
       std::string detail;
-      auto r = DecryptEncryptedEnv(w.decryptor.get(), {B64(ReadFile(dir / file))}, {}, kTaskId, now,
+      auto r = DecryptEncryptedEnv(w.decryptor.get(), {Base64Encode(ReadFile(dir / file))}, {}, kTaskId, now,
                                    &detail);
       CHECK(Violation(r, detail) == kUndecryptable);
     }

@@ -14,17 +14,6 @@
 
 namespace docker_worker::testing {
 
-std::string FindProgram(const std::string& program) {
-  const char* path = std::getenv("PATH");
-  std::stringstream dirs(path ? path : "/usr/bin:/bin");
-  std::string dir;
-  while (std::getline(dirs, dir, ':')) {
-    std::string candidate = (dir.empty() ? "." : dir) + "/" + program;
-    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-  }
-  return "";
-}
-
 GpgKeyPair::GpgKeyPair(const std::string& user_id) {
   std::string tmpl = "/tmp/dw-gk-XXXXXX";
   if (!::mkdtemp(tmpl.data())) {

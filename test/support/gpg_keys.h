@@ -42,9 +42,6 @@ class GpgKeyPair {
   std::string last_stderr_;
 };
 
-// The absolute path of `program` found on $PATH, or "" when absent.
-std::string FindProgram(const std::string& program);
-
 // True while some process has `dir` in its command line (e.g. a gpg-agent started for the
 // GNUPGHOME `dir`).
 bool ProcessMentions(const std::string& dir);

@@ -2,6 +2,8 @@
 
 #include <signal.h>
 
+#include <catch2/catch.hpp>
+
 #include <chrono>
 #include <regex>
 #include <thread>
@@ -72,13 +74,14 @@ void LocalSystem::StartQueue() {
                                              dir_ / "queue.log.part", err);
   std::smatch m;
   static const std::regex kListening("listening on (http://127\\.0\\.0\\.1:([0-9]+))");
-  PollFor(20, [&] {
+  const bool listening = PollFor(20, [&] {
     std::string text = ReadFile(err);
     if (!std::regex_search(text, m, kListening)) return false;
     root_url_ = m[1];
     port_ = std::stoi(m[2]);
     return true;
   });
+  if (!listening) FAIL("local-queue did not start listening:\n" + ReadFile(err));
 }
 
 void LocalSystem::StopQueue(int sig) {
@@ -105,7 +108,9 @@ void LocalSystem::StartWorker() {
                 {"TASKCLUSTER_CLIENT_ID", "worker"},
                 {"TASKCLUSTER_ACCESS_TOKEN", options_.worker_access_token}},
       dir_ / ("worker-" + std::to_string(++worker_starts_) + ".log"), dir_ / "worker.err");
-  PollFor(20, [&] { return WorkerLog().find("workerReady") != std::string::npos; });
+  if (!PollFor(20, [&] { return WorkerLog().find("workerReady") != std::string::npos; })) {
+    FAIL("the worker never logged workerReady:\n" + WorkerLog() + ReadFile(dir_ / "worker.err"));
+  }
 }
 
 int LocalSystem::StopWorker(int sig) {

@@ -8,6 +8,8 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <string>
+#include <sstream>
 
 namespace docker_worker::testing {
 
@@ -71,5 +73,16 @@ ProcessResult RunProcess(std::vector<std::string> argv, std::map<std::string, st
 }
 
 std::string WorkerBinary() { return DW_BINARY; }
+
+std::string FindProgram(const std::string& program) {
+  const char* path = std::getenv("PATH");
+  std::stringstream dirs(path ? path : "/usr/bin:/bin");
+  std::string dir;
+  while (std::getline(dirs, dir, ':')) {
+    std::string candidate = (dir.empty() ? "." : dir) + "/" + program;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return "";
+}
 
 }  // namespace docker_worker::testing

@@ -37,4 +37,7 @@ ProcessResult RunProcess(std::vector<std::string> argv, std::map<std::string, st
 // The docker-worker binary under test.
 std::string WorkerBinary();
 
+// The path of `program` found on $PATH, or "" when absent.
+std::string FindProgram(const std::string& program);
+
 }  // namespace docker_worker::testing

@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 #include <thread>
 
+#include "docker_worker/base64.h"
 #include "docker_worker/features.h"
 #include "docker_worker/task_run.h"
 #include "fakes/fake_docker_engine.h"
@@ -27,13 +28,6 @@ using testing::WriteFile;
 const char* kXfooSha = "cebff86446aff2b1039749f09ef2922f9ad4f35ea2576a84e206708d8e8bf7b4";
 const char* kBarSha = "7d865e959b2466918c9863afca942d0fb89d7c9ac0c99bafc3749504ded97730";
 
-std::string B64(const unsigned char* bytes, size_t n) {
-  std::string out(sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_ORIGINAL), '\0');
-  sodium_bin2base64(out.data(), out.size(), bytes, n, sodium_base64_VARIANT_ORIGINAL);
-  out.resize(out.size() - 1);  // the terminating NUL
-  return out;
-}
-
 // A fresh key pair as base64 texts (secret: 64 bytes, public: 32 bytes).
 struct KeyPair {
   std::string secret_b64;
@@ -43,8 +37,8 @@ struct KeyPair {
   KeyPair() {
     REQUIRE(sodium_init() >= 0);
     crypto_sign_keypair(pk, sk);
-    secret_b64 = B64(sk, sizeof sk);
-    public_b64 = B64(pk, sizeof pk);
+    secret_b64 = Base64Encode(sk, sizeof sk);
+    public_b64 = Base64Encode(pk, sizeof pk);
   }
 };
 
@@ -82,7 +76,7 @@ TEST_CASE("cot: keys of the wrong length or not base64 are refused without key b
   auto empty = cot::SigningKey::Parse("");
   REQUIRE_FALSE(empty.ok());
   CHECK(empty.status().message().find("decodes to 0 bytes") != std::string::npos);
-  auto bad_pub = cot::PublicKey::Parse(B64(kp.pk, 31));
+  auto bad_pub = cot::PublicKey::Parse(Base64Encode(kp.pk, 31));
   REQUIRE_FALSE(bad_pub.ok());
   CHECK(bad_pub.status().message().find("decodes to 31 bytes") != std::string::npos);
 
@@ -90,7 +84,7 @@ TEST_CASE("cot: keys of the wrong length or not base64 are refused without key b
   unsigned char tampered[crypto_sign_SECRETKEYBYTES];
   std::memcpy(tampered, kp.sk, sizeof tampered);
   tampered[40] ^= 1;
-  auto mismatched = cot::SigningKey::Parse(B64(tampered, sizeof tampered));
+  auto mismatched = cot::SigningKey::Parse(Base64Encode(tampered, sizeof tampered));
   REQUIRE_FALSE(mismatched.ok());
   CHECK(mismatched.status().message().find("does not match its seed") != std::string::npos);
   for (const auto* s : {&short_key.status(), &mismatched.status()}) {

@@ -1,6 +1,7 @@
 // encryptedEnv checks without GnuPG: the decryption step is injected (the "ciphertext" is the
 // plaintext itself), so order, loose comparison and message format are tested directly.
 #include "docker_worker/encrypted_env.h"
+#include "docker_worker/slugid.h"
 
 #include <sodium.h>
 

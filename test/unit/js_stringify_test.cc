@@ -7,13 +7,12 @@
 namespace docker_worker {
 namespace {
 
-// Parsed with full precision, as JSON.parse reads numbers (json::Parse's default RapidJSON
-// parse can be one ulp off for long numbers, e.g. 123456789012345678901).
+// Parsed the way the worker parses a claimed task (json::Parse: full precision, integral
+// doubles as integers), so the test covers what BuildDocument actually sees.
 std::string Stringify(const std::string& text, int indent = 2) {
-  json::Document doc;
-  doc.Parse<rapidjson::kParseFullPrecisionFlag>(text.data(), text.size());
-  REQUIRE_FALSE(doc.HasParseError());
-  return JsStringify(doc, indent);
+  auto doc = json::Parse(text);
+  REQUIRE(doc.ok());
+  return JsStringify(*doc, indent);
 }
 
 TEST_CASE("JsStringify matches node: layout, key order, escapes, numbers", "[unit]") {

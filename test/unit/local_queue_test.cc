@@ -658,7 +658,9 @@ TEST_CASE("local-queue: restart keeps tasks, runs, artifacts, blobs and credenti
   // One server per directory.
   LocalQueueOptions twin = f.options;
   auto second_server = LocalQueueServer::Start(twin);
-  CHECK_FALSE(second_server.ok());
+  REQUIRE_FALSE(second_server.ok());
+  CHECK(second_server.status().message().find("another local-queue is already serving") !=
+        std::string::npos);
 
   f.Restart();
   CHECK(Str(f.Status(done), "state") == "completed");
@@ -747,10 +749,20 @@ TEST_CASE("local-queue: hostile input is refused cleanly", "[unit]") {
     CHECK(json::Parse(line).ok());
     CHECK(std::all_of(line.begin(), line.end(), [](char c) { return c >= 0x20 && c < 0x7f; }));
   }
-  // Nothing escaped the data directory; the server still answers.
-  for (const auto& e : fs::recursive_directory_iterator(f.dir.path())) {
-    CHECK(e.path().string().rfind(f.dir.path(), 0) == 0);
+  // Nothing was written outside blobs/ (the hostile tokens above aimed at local-queue.db): the
+  // data directory holds only the server's own files, blobs/ only blob names, the database is
+  // still SQLite, and the server still answers.
+  for (const auto& e : fs::directory_iterator(f.dir.path())) {
+    const std::string name = e.path().filename().string();
+    INFO(name);
+    CHECK((name == "blobs" || name.rfind("local-queue.", 0) == 0));
   }
+  for (const auto& e : fs::recursive_directory_iterator(f.dir / "blobs")) {
+    INFO(e.path());
+    CHECK(e.is_regular_file());
+    CHECK(e.path().filename().string().size() == 44);
+  }
+  CHECK(testing::ReadFile(f.dir / "local-queue.db").rfind(std::string("SQLite format 3\0", 16), 0) == 0);
   CHECK(f.Call("GET", "/api/queue/v1/ping", "", {}).status == 200);
 }
 

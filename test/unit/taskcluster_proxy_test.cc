@@ -69,7 +69,7 @@ struct ProxyHarness {
     o.port = 0;
     o.allow_peer = [this](const std::string& peer) { return allow && peer == "127.0.0.1"; };
     o.authorized_scopes = {"queue:create-artifact:A/0", "secrets:get:x"};
-    auto p = TaskclusterProxy::Start(client, http, clock, o);
+    auto p = TaskclusterProxy::Start(client, clock, o);
     REQUIRE(p.ok());
     proxy = std::move(*p);
   }
@@ -215,7 +215,7 @@ TEST_CASE("proxy: an unreachable root URL is a 502 naming the endpoint", "[unit]
   TaskclusterProxyOptions o;
   o.port = 0;
   o.allow_peer = [](const std::string&) { return true; };
-  auto p = TaskclusterProxy::Start(client, http, clock, o);
+  auto p = TaskclusterProxy::Start(client, clock, o);
   REQUIRE(p.ok());
   HttpClient caller;
   HttpRequest r;

@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 #include <sstream>
 
+#include "docker_worker/base64.h"
 #include "docker_worker/chain_of_trust.h"
 #include "fakes/temp_dir.h"
 
@@ -20,13 +21,6 @@ using testing::WriteFile;
 const char* kXfooSha = "cebff86446aff2b1039749f09ef2922f9ad4f35ea2576a84e206708d8e8bf7b4";
 const char* kBarSha = "7d865e959b2466918c9863afca942d0fb89d7c9ac0c99bafc3749504ded97730";
 
-std::string B64(const unsigned char* bytes, size_t n) {
-  std::string out(sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_ORIGINAL), '\0');
-  sodium_bin2base64(out.data(), out.size(), bytes, n, sodium_base64_VARIANT_ORIGINAL);
-  out.resize(out.size() - 1);
-  return out;
-}
-
 // A signed run in `root` (the folder artifact names are relative to) and its keys in `dir`.
 struct SignedRun {
   TempDir dir;
@@ -39,8 +33,8 @@ struct SignedRun {
     unsigned char pk[crypto_sign_PUBLICKEYBYTES];
     unsigned char sk[crypto_sign_SECRETKEYBYTES];
     crypto_sign_keypair(pk, sk);
-    WriteFile(pub_path, B64(pk, sizeof pk) + "\n");
-    WriteFile(secret_path, B64(sk, sizeof sk) + "\n");
+    WriteFile(pub_path, Base64Encode(pk, sizeof pk) + "\n");
+    WriteFile(secret_path, Base64Encode(sk, sizeof sk) + "\n");
     WriteFile(root + "/public/xfoo", "xfoo\n");
     WriteFile(root + "/public/dir/bar", "bar\n");
     cot::DocumentInputs in;

@@ -92,6 +92,9 @@ TEST_CASE("the worker never asks for more tasks than it has free slots", "[unit]
   h.clock.Advance(std::chrono::seconds(30));
   CHECK(h.queue.asked().size() == calls);
   h.Stop();
+  // Checked again once every worker thread has returned: a claim the 30 s would have caused is
+  // recorded by now, however the threads were scheduled.
+  CHECK(h.queue.asked().size() == calls);
   CHECK(h.queue.run("aaaaaaaaaaaaaaaaaaaaaa")->resolution() ==
         Resolution::Exception("worker-shutdown"));
   CHECK(h.queue.run("bbbbbbbbbbbbbbbbbbbbbb")->resolution() ==
@@ -124,6 +127,7 @@ TEST_CASE("runs are reclaimed at half the remaining claim time", "[unit]") {
   CHECK(h.queue.reclaims() == 0);
   h.clock.Advance(std::chrono::minutes(1));  // 10 of 20 minutes
   h.queue.WaitForReclaims(1);
+  CHECK(h.queue.reclaims() == 1);  // an early reclaim (before 10 minutes) would make this 2
   h.clock.WaitForSleepCalls(3);
   h.clock.Advance(std::chrono::minutes(10));  // half of the renewed 20 minutes
   h.queue.WaitForReclaims(2);
