@@ -21,10 +21,13 @@ namespace docker_worker {
 namespace {
 
 constexpr const char* kUsage =
-    "usage: docker-worker encrypt-env --public-key KEY --task-id ID --name N --value V "
-    "[--valid-for 1h]   (KEY: the worker's armored OpenPGP public key file; valid-for: e.g. "
-    "30m, 1h, 2d, 3600s)";
+    "usage: docker-worker encrypt-env --public-key KEY --task-id ID --name N "
+    "(--value-file FILE | --value V) [--valid-for 1h]\n"
+    "  KEY: the worker's armored OpenPGP public key file. FILE: the value's bytes as they are "
+    "(- reads standard input); prefer it to --value, which other users can see in the process "
+    "list. valid-for: e.g. 30m, 1h, 2d, 3600s.";
 
+constexpr size_t kMaxValueBytes = 1 << 20;  // environment values beyond this are unusual
 constexpr int64_t kMaxValidForMs = int64_t{10} * 365 * 24 * 3600 * 1000;
 
 int Usage(std::ostream& err, const std::string& problem) {
@@ -109,7 +112,7 @@ Result<std::string> EncryptEnvEntry(const std::string& public_key, const std::st
 
 int EncryptEnvCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
   static const char* const kFlags[] = {"--public-key", "--task-id", "--name", "--value",
-                                       "--valid-for"};
+                                       "--value-file", "--valid-for"};
   std::map<std::string, std::string> flags;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
@@ -136,8 +139,11 @@ int EncryptEnvCommand(const std::vector<std::string>& args, std::ostream& out, s
     if (flags.count(flag)) return Usage(err, flag + " given more than once");
     flags[flag] = *value;
   }
-  for (const char* f : {"--public-key", "--task-id", "--name", "--value"}) {
+  for (const char* f : {"--public-key", "--task-id", "--name"}) {
     if (!flags.count(f)) return Usage(err, std::string(f) + " is required");
+  }
+  if (flags.count("--value") == flags.count("--value-file")) {
+    return Usage(err, "give exactly one of --value-file and --value");
   }
   const std::string& key_path = flags["--public-key"];
   const std::string& task_id = flags["--task-id"];
@@ -158,12 +164,32 @@ int EncryptEnvCommand(const std::vector<std::string>& args, std::ostream& out, s
     valid_for_ms = *parsed;
   }
 
+
+  std::string value;
+  if (flags.count("--value-file")) {
+    const std::string& file = flags["--value-file"];
+    auto read = ReadWholeFile(file == "-" ? "/dev/stdin" : file,
+                              {.max_bytes = kMaxValueBytes, .secret = true});
+    if (!read.ok()) return Usage(err, "--value-file: " + read.status().message());
+    value = std::move(*read);
+  } else {
+    value = flags["--value"];
+  }
+  if (value.find('\0') != std::string::npos) {
+    sodium_memzero(value.data(), value.size());
+    return Usage(err, "the value must not contain a NUL byte");
+  }
+
   auto key = ReadWholeFile(key_path);
-  if (!key.ok()) return Usage(err, "--public-key: " + key.status().message());
+  if (!key.ok()) {
+    sodium_memzero(value.data(), value.size());
+    return Usage(err, "--public-key: " + key.status().message());
+  }
 
   const int64_t now_ms = ToEpochMillis(SystemClock().Now());
   std::string plaintext =
-      EnvMessagePlaintext(task_id, name, flags["--value"], now_ms, now_ms + valid_for_ms);
+      EnvMessagePlaintext(task_id, name, value, now_ms, now_ms + valid_for_ms);
+  sodium_memzero(value.data(), value.size());
   auto entry = EncryptEnvEntry(*key, plaintext);
   sodium_memzero(plaintext.data(), plaintext.size());
   if (!entry.ok()) {

@@ -142,6 +142,11 @@ Result<std::unique_ptr<EnvDecryptor>> EnvDecryptor::FromKeyFile(
   return std::unique_ptr<EnvDecryptor>(new EnvDecryptor(std::move(*home)));
 }
 
+Result<std::unique_ptr<EnvDecryptor>> EnvDecryptor::FromConfiguredKey(const std::string& path) {
+  if (path.empty()) return std::unique_ptr<EnvDecryptor>();
+  return FromKeyFile(path);
+}
+
 Result<std::string> EnvDecryptor::Decrypt(const std::string& binary_message) {
   return home_->Decrypt(binary_message);
 }

@@ -336,10 +336,19 @@ Result<ImageInfo> EngineApi::InspectImage(const std::string& name) {
   ImageInfo info;
   info.id = json::GetString(*doc, "Id").value_or("");
   info.size = json::GetInt(*doc, "Size").value_or(0);
-  if (const json::Value* tags = json::FindArray(*doc, "RepoTags")) {
-    for (const auto& t : tags->GetArray()) {
-      if (t.IsString()) info.repo_tags.emplace_back(t.GetString(), t.GetStringLength());
+  auto strings = [](const json::Value& object, std::string_view key) {
+    std::vector<std::string> out;
+    if (const json::Value* array = json::FindArray(object, key)) {
+      for (const auto& t : array->GetArray()) {
+        if (t.IsString()) out.emplace_back(t.GetString(), t.GetStringLength());
+      }
     }
+    return out;
+  };
+  info.repo_tags = strings(*doc, "RepoTags");
+  if (const json::Value* config = json::FindObject(*doc, "Config")) {
+    info.entrypoint = strings(*config, "Entrypoint");
+    info.cmd = strings(*config, "Cmd");
   }
   return info;
 }
@@ -548,6 +557,16 @@ Result<PathStat> EngineApi::GetArchive(const std::string& id, const std::string&
   stat.mode = static_cast<uint32_t>(json::GetInt(*doc, "mode").value_or(0));
   stat.link_target = json::GetString(*doc, "linkTarget").value_or("");
   return stat;
+}
+
+Status EngineApi::PutArchive(const std::string& id, const std::string& dir, std::string_view tar) {
+  if (Status s = CheckObjectId(id, "container id"); !s.ok()) return s;
+  HttpRequest request =
+      MakeRequest("PUT", "/containers/" + id + "/archive?path=" + UrlEscape(dir));
+  request.headers.Set("Content-Type", "application/x-tar");
+  request.body = std::string(tar);
+  auto response = Call(request);
+  return response.ok() ? Status::Ok() : response.status();
 }
 
 // -------------------------------------------------------------------------------- networks

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "docker_worker/encrypted_env.h"
 #include "docker_worker/engine_api.h"
 #include "docker_worker/local_run_queue.h"
 #include "docker_worker/signal_watcher.h"
@@ -166,6 +167,11 @@ int RunCommand(const std::vector<std::string>& args) {
     return kExitUnavailable;
   }
 
+  auto env_decryptor = EnvDecryptor::FromConfiguredKey(config.docker_worker_private_key);
+  if (!env_decryptor.ok()) {
+    std::cerr << "docker-worker run: " << env_decryptor.status().message() << "\n";
+    return kExitUsage;
+  }
   namespace fs = std::filesystem;
   std::error_code ec;
   fs::create_directories(fs::path(opts->output) / "logs", ec);
@@ -190,6 +196,10 @@ int RunCommand(const std::vector<std::string>& args) {
       .live_log_server = nullptr,
       .expand_scopes = {},
       .taskcluster = nullptr,
+      .env_decryptor = env_decryptor->get(),
+      .report_incident = [](const std::string& detail) {
+        std::cerr << "docker-worker run: " << detail << "\n";
+      },
   });
 
   RunResult result;

@@ -11,6 +11,7 @@
 #include <memory>
 #include <regex>
 
+#include "docker_worker/encrypted_env.h"
 #include "docker_worker/engine_api.h"
 #include "docker_worker/http_queue.h"
 #include "docker_worker/live_log_server.h"
@@ -162,6 +163,11 @@ int StartCommand(const std::vector<std::string>& args) {
     std::cerr << "docker-worker start: " << ping.message() << "\n";
     return kExitUnavailable;
   }
+  auto env_decryptor = EnvDecryptor::FromConfiguredKey(config->docker_worker_private_key);
+  if (!env_decryptor.ok()) {
+    std::cerr << "docker-worker start: " << env_decryptor.status().message() << "\n";
+    return kExitUsage;
+  }
   std::error_code ec;
   std::filesystem::create_directories(work_dir, ec);
   if (ec) {
@@ -204,7 +210,8 @@ int StartCommand(const std::vector<std::string>& args) {
     return kExitUnavailable;
   }
   log.Event("liveLog", {{"url", (*live_log)->UrlFor("<token>")}});
-  Worker worker(*config, queue, docker, clock, log, work_dir, live_log->get());
+  Worker worker(*config, queue, docker, clock, log, work_dir, live_log->get(),
+                env_decryptor->get());
 
   running_worker = &worker;
   if (stop_requested) worker.Shutdown(true);

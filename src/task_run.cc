@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <future>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "docker_worker/feature_registry.h"
@@ -12,6 +13,7 @@
 #include "docker_worker/schema_validator.h"
 #include "docker_worker/privilege_gates.h"
 #include "docker_worker/scopes.h"
+#include "docker_worker/secret_env.h"
 
 namespace docker_worker {
 namespace {
@@ -137,6 +139,20 @@ Status TaskRun::ValidatePayload() {
     if (!parsed.ok()) errors.push_back({"", parsed.status().message()});
     else payload_ = std::move(*parsed);
   }
+  if (errors.empty()) {
+    // Names the enabled features upload themselves (logs, chain of trust) are not the task's.
+    for (const auto& f : features_) {
+      for (const std::string& name : f->ReservedArtifacts(ctx_)) {
+        for (const ArtifactSpec& a : payload_->artifacts) {
+          if (a.name != name) continue;
+          errors.push_back({JsonPointerAppend("/artifacts", name),
+                            "artifact name \"" + name + "\" is reserved: the " + f->Name() +
+                                " feature creates it"});
+        }
+      }
+    }
+    if (!errors.empty()) payload_.reset();
+  }
   if (!errors.empty()) {
     std::string text = "`task.payload` format is invalid json schema errors:";
     for (const auto& e : errors) text += "\n  " + FormatValidationError(e);
@@ -190,8 +206,14 @@ Status TaskRun::BuildContainerSpec(ContainerSpec& spec) {
     }
   }
   if (!p.cache.empty()) return refuse("Caches are not supported by this worker yet.");
+  EnvVars secrets;
   if (!p.encrypted_env.empty()) {
-    return refuse("encryptedEnv is not supported by this worker yet.");
+    std::string detail;
+    auto decrypted = DecryptEncryptedEnv(in_.env_decryptor, p.encrypted_env, p.env, in_.task_id,
+                                         ToEpochMillis(in_.clock.Now()), &detail);
+    if (!detail.empty() && in_.report_incident) in_.report_incident(detail);
+    if (!decrypted.ok()) return refuse(decrypted.status().message());
+    secrets = std::move(*decrypted);
   }
 
   // Environment: feature < payload < reserved; a later value replaces an earlier one.
@@ -208,19 +230,36 @@ Status TaskRun::BuildContainerSpec(ContainerSpec& spec) {
   };
   for (const auto& [k, v] : ctx_.env) set(k, v);
   for (const auto& [k, v] : p.env) set(k, v);
-  set("TASK_ID", in_.task_id);
-  set("RUN_ID", std::to_string(in_.run_id));
-  set("TASKCLUSTER_WORKER_TYPE", c.worker_type);
-  set("TASKCLUSTER_WORKER_POOL", c.WorkerPool());
-  set("TASKCLUSTER_INSTANCE_TYPE", OrUndefined(c.worker_node_type));
-  set("TASKCLUSTER_WORKER_GROUP", c.worker_group);
-  set("TASKCLUSTER_PUBLIC_IP", OrUndefined(c.public_ip));
-  set("TASKCLUSTER_ROOT_URL", c.root_url);
-  set("TASKCLUSTER_WORKER_LOCATION", OrUndefined(c.worker_location));
+  std::set<std::string> reserved;
+  auto reserve = [&](const std::string& name, const std::string& value) {
+    reserved.insert(name);
+    set(name, value);
+  };
+  reserve("TASK_ID", in_.task_id);
+  reserve("RUN_ID", std::to_string(in_.run_id));
+  reserve("TASKCLUSTER_WORKER_TYPE", c.worker_type);
+  reserve("TASKCLUSTER_WORKER_POOL", c.WorkerPool());
+  reserve("TASKCLUSTER_INSTANCE_TYPE", OrUndefined(c.worker_node_type));
+  reserve("TASKCLUSTER_WORKER_GROUP", c.worker_group);
+  reserve("TASKCLUSTER_PUBLIC_IP", OrUndefined(c.public_ip));
+  reserve("TASKCLUSTER_ROOT_URL", c.root_url);
+  reserve("TASKCLUSTER_WORKER_LOCATION", OrUndefined(c.worker_location));
 
   spec.image = ctx_.image_id;
   spec.cmd = p.command;
   for (const auto& [k, v] : env) spec.env.push_back(k + "=" + v);
+  // Secrets rank as payload.env: the worker's reserved variables still win (as upstream, where
+  // they were merged into payload.env first).
+  std::erase_if(secrets, [&](const auto& var) { return reserved.count(var.first) > 0; });
+  if (!secrets.empty()) {
+    auto image = in_.docker.InspectImage(ctx_.image_id);
+    if (!image.ok()) return refuse(image.status().message());
+    auto launch = PrepareSecretEnv(secrets, *image, p.command);
+    if (!launch.ok()) return refuse(launch.status().message());
+    spec.entrypoint = std::move(launch->entrypoint);
+    spec.cmd = std::move(launch->cmd);
+    secret_env_archive_ = std::move(launch->archive);
+  }
   spec.labels = {{"docker-worker.managed", "true"},
                  {"docker-worker.worker-id", c.worker_id},
                  {"docker-worker.task-id", in_.task_id},
@@ -254,6 +293,11 @@ Status TaskRun::RunContainer(const ContainerSpec& spec) {
   }
   ctx_.container_id = id;
   if (Status s = StoppedStatus(); !s.ok()) return s;
+  if (!secret_env_archive_.empty()) {
+    Status put = in_.docker.PutArchive(id, "/", secret_env_archive_);
+    secret_env_archive_.clear();
+    if (!put.ok()) return failed_to_start("cannot place the secret environment: " + put.message());
+  }
 
   // Attach before start so no output is lost; the stream ends when the container exits.
   std::stop_source attach_stop;

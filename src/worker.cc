@@ -19,14 +19,16 @@ struct Worker::Slot {
 };
 
 Worker::Worker(const WorkerConfig& config, Queue& queue, DockerEngine& docker, Clock& clock,
-               WorkerLog& log, std::string work_root, LiveLogServer* live_log)
+               WorkerLog& log, std::string work_root, LiveLogServer* live_log,
+               EnvDecryptor* env_decryptor)
     : config_(config),
       queue_(queue),
       docker_(docker),
       clock_(clock),
       log_(log),
       work_root_(std::move(work_root)),
-      live_log_(live_log) {}
+      live_log_(live_log),
+      env_decryptor_(env_decryptor) {}
 
 Worker::~Worker() {
   Shutdown(true);
@@ -125,6 +127,11 @@ void Worker::StartRun(Claim claim) {
       .live_log_server = live_log_,
       .expand_scopes = ScopeExpansionFor(s.queue->Client()),
       .taskcluster = s.queue->Client(),
+      .env_decryptor = env_decryptor_,
+      .report_incident =
+          [this, task_id = s.claim.task_id](const std::string& detail) {
+            log_.Event("secretDataViolation", {{"taskId", task_id}, {"detail", detail}});
+          },
   });
   log_.Event("taskStart", {{"taskId", s.claim.task_id},
                            {"runId", std::to_string(s.claim.run_id)},

@@ -29,6 +29,8 @@ struct ImageInfo {
   std::string id;  // "sha256:..."
   std::vector<std::string> repo_tags;
   int64_t size = 0;
+  std::vector<std::string> entrypoint;  // Config.Entrypoint (empty: none)
+  std::vector<std::string> cmd;         // Config.Cmd (empty: none)
 };
 
 // One decoded line of the engine's pull progress stream.
@@ -138,6 +140,10 @@ class DockerEngine {
   // Streams a tar archive of `path` inside the (possibly stopped) container to `sink`.
   virtual Result<PathStat> GetArchive(const std::string& id, const std::string& path,
                                       const ByteSink& sink) = 0;
+  // Extracts the tar archive `tar` into the existing directory `dir` of the (created, possibly
+  // not yet started) container, keeping the entries' modes. The bytes go only to the engine.
+  virtual Status PutArchive(const std::string& id, const std::string& dir,
+                            std::string_view tar) = 0;
 
   // --- networks
   virtual Result<std::string> CreateNetwork(const std::string& name,

@@ -1,7 +1,10 @@
 // `docker-worker encrypt-env`: make one payload.encryptedEnv entry for a worker's public key.
 //
-//   docker-worker encrypt-env --public-key KEY --task-id ID --name N --value V [--valid-for 1h]
+//   docker-worker encrypt-env --public-key KEY --task-id ID --name N
+//                             (--value-file FILE | --value V) [--valid-for 1h]
 //
+// The value is FILE's bytes exactly (FILE "-": standard input; at most 1 MiB; no NUL byte), or
+// V; --value puts the secret on the command line, where `ps` shows it to every user.
 // KEY is a file with the worker's armored (or binary) OpenPGP public key; every key in it becomes
 // a recipient, trusted as given (always-trust). The plaintext is EnvMessagePlaintext with
 // startTime now and endTime now + valid-for (default 1h). Flags also take the `--flag=value`

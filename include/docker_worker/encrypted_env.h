@@ -54,6 +54,10 @@ class EnvDecryptor {
   // Errors name the path: missing or unreadable file, no OpenPGP secret key in it, or GnuPG
   // unavailable. Never includes the key material.
   static Result<std::unique_ptr<EnvDecryptor>> FromKeyFile(const std::string& armored_key_path);
+  // The same, except that an empty path (no key configured) gives a null decryptor. A
+  // configured key that cannot be used is an error: the worker refuses to start (upstream ran
+  // on without it, and every encryptedEnv task then failed).
+  static Result<std::unique_ptr<EnvDecryptor>> FromConfiguredKey(const std::string& path);
   ~EnvDecryptor();
 
   // Plaintext bytes of a binary (or armored) OpenPGP message encrypted to the key. The error

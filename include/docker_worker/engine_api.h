@@ -48,6 +48,7 @@ class EngineApi final : public DockerEngine {
       const std::vector<std::string>& labels) override;
   Result<PathStat> GetArchive(const std::string& id, const std::string& path,
                               const ByteSink& sink) override;
+  Status PutArchive(const std::string& id, const std::string& dir, std::string_view tar) override;
 
   Result<std::string> CreateNetwork(const std::string& name,
                                     const std::map<std::string, std::string>& labels) override;

@@ -2,7 +2,8 @@
 //
 // Run() executes, on the calling thread and exactly once:
 //   select features -> header -> features Link+Start -> validate payload -> image
-//   -> container spec (privileges, env) -> create, attach, start, wait (maxRunTime)
+//   -> container spec (privileges, env, encryptedEnv) -> create (+ secret env upload), attach,
+//   start, wait (maxRunTime)
 //   -> features Finish (artifacts) -> footer -> remove container -> features Stop (reverse)
 //   -> resolve with the run's queue (unless canceled)
 // and returns how it ended. Every failure is written to the task log with upstream's message
@@ -22,6 +23,7 @@
 
 #include "docker_worker/clock.h"
 #include "docker_worker/docker_engine.h"
+#include "docker_worker/encrypted_env.h"
 #include "docker_worker/feature.h"
 #include "docker_worker/run_queue.h"
 #include "docker_worker/scopes.h"
@@ -61,6 +63,11 @@ class TaskRun {
     ScopeExpansion expand_scopes;
     // The run's Taskcluster client, for features acting with the run's credentials (the proxy).
     TaskclusterClient* taskcluster = nullptr;
+    // The worker's key for payload.encryptedEnv; null: none configured (such tasks fail).
+    EnvDecryptor* env_decryptor = nullptr;
+    // Receives the worker-log detail of a secret data violation (entry index, failed check,
+    // incident id; never a name or value). May be empty.
+    std::function<void(const std::string& detail)> report_incident = {};
   };
 
   explicit TaskRun(Inputs inputs);
@@ -105,6 +112,7 @@ class TaskRun {
   TimePoint started_;
   int64_t exit_code_ = -1;
   bool container_exited_ = false;
+  std::string secret_env_archive_;  // uploaded into the created container (secret_env.h)
 
   mutable std::mutex mu_;
   StopKind stop_ = StopKind::kNone;

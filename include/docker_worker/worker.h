@@ -31,9 +31,11 @@ namespace docker_worker {
 
 class Worker {
  public:
-  // `live_log` (may be null) serves every run's log while it runs.
+  // `live_log` (may be null) serves every run's log while it runs. `env_decryptor` (may be
+  // null: encryptedEnv tasks fail) is the worker's dockerWorkerPrivateKey.
   Worker(const WorkerConfig& config, Queue& queue, DockerEngine& docker, Clock& clock,
-         WorkerLog& log, std::string work_root, LiveLogServer* live_log = nullptr);
+         WorkerLog& log, std::string work_root, LiveLogServer* live_log = nullptr,
+         EnvDecryptor* env_decryptor = nullptr);
   ~Worker();
 
   void Run();
@@ -56,6 +58,7 @@ class Worker {
   WorkerLog& log_;
   const std::string work_root_;
   LiveLogServer* const live_log_;
+  EnvDecryptor* const env_decryptor_;
 
   mutable std::mutex mu_;
   std::condition_variable_any cv_;

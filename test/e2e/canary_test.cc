@@ -1,7 +1,8 @@
 // The canary: the worker's access token is a unique string; with every feature on, 20 tasks
 // run and the string must appear nowhere a task or an observer can see: docker inspect of the
 // containers and networks, task logs, artifacts, proxy responses, container environments, the
-// worker's own log.
+// worker's own log. Each task also gets an encryptedEnv variable: its value reaches the task (which
+// prints only its hash) and appears in none of those places either.
 #include <sodium.h>
 
 #include <catch2/catch.hpp>
@@ -10,9 +11,13 @@
 #include <thread>
 
 #include "docker_worker/base64.h"
+#include "docker_worker/clock.h"
+#include "docker_worker/encrypt_env_command.h"
 #include "docker_worker/engine_api.h"
 #include "docker_worker/json.h"
+#include "docker_worker/sha256.h"
 #include "docker_worker/slugid.h"
+#include "support/gpg_keys.h"
 #include "support/local_system.h"
 
 namespace docker_worker {
@@ -35,30 +40,47 @@ TEST_CASE("e2e: canary — the worker's access token never reaches a task or a l
   const std::string canary = "CANARY-" + NewSlugId() + NewSlugId();
   TempDir keys;
   const std::string cot_key = WriteSigningKey(keys);
+  testing::GpgKeyPair env_key;
+  REQUIRE(env_key.ok());
+  const std::string secret = "SECRET-" + NewSlugId() + NewSlugId();
+  Sha256 secret_hash;
+  secret_hash.Update(secret);
+  const std::string secret_sha256 = secret_hash.HexDigest();
   LocalSystem::Options options = LocalSystem::With(4, 1200, "e2e-canary");
   options.worker_access_token = canary;
   options.worker_config = R"({"taskQueue": {"pollInterval": 200},
-                              "ed25519SigningKeyLocation": ")" + cot_key + R"("})";
+                              "ed25519SigningKeyLocation": ")" + cot_key + R"(",
+                              "dockerWorkerPrivateKey": ")" + env_key.private_key_path() + R"("})";
   LocalSystem sys(options);
   sys.StartWorker();
 
   const std::string script =
-      "mkdir -p /out; env | sort; cat /etc/hosts; "
+      "mkdir -p /out; env | grep -v ^SECRET_ENV= | sort; printf %s \"$SECRET_ENV\" | sha256sum; "
+      "cat /etc/hosts; "
       "wget -S -O /out/task.json http://taskcluster/api/queue/v1/task/$TASK_ID 2>&1; "
       "wget -S -O /out/status.json $TASKCLUSTER_PROXY_URL/queue/v1/task/$TASK_ID/status 2>&1; "
       "cat /out/task.json /out/status.json; sleep 1";
-  const std::string payload =
-      R"({"image": "taskenv/busybox:latest", "maxRunTime": 120, "command": ["sh", "-c", )" +
-      json::Quote(script) + R"(], "env": {"PLAIN": "visible"},
+  // Each entry is bound to its task's id.
+  auto payload_for = [&](const std::string& task_id) {
+    const int64_t now = ToEpochMillis(SystemClock().Now());
+    auto entry = EncryptEnvEntry(env_key.PublicKey(),
+                                 EnvMessagePlaintext(task_id, "SECRET_ENV", secret, now - 60000,
+                                                     now + 3600000));
+    REQUIRE(entry.ok());
+    return R"({"image": "taskenv/busybox:latest", "maxRunTime": 120, "command": ["sh", "-c", )" +
+      json::Quote(script) + R"(], "env": {"PLAIN": "visible"}, "encryptedEnv": [")" + *entry +
+      R"("],
       "features": {"taskclusterProxy": true, "chainOfTrust": true, "allowPtrace": true,
                    "localLiveLog": true, "artifacts": true},
       "artifacts": {"public/out": {"type": "directory", "path": "/out"}}})";
+  };
   const std::vector<std::string> scopes = {"docker-worker:feature:allowPtrace",
                                            "queue:get-task:*", "queue:status:*"};
   std::vector<std::string> ids;
   for (int i = 0; i < 20; ++i) {
-    ids.push_back(sys.CreateTask(payload, 0, scopes));
-    REQUIRE(!ids.back().empty());
+    const std::string task_id = NewSlugId();
+    ids.push_back(sys.CreateTask(payload_for(task_id), 0, scopes, task_id));
+    REQUIRE(ids.back() == task_id);
   }
 
   // While the tasks run: docker inspect of every task container and proxy network seen.
@@ -107,22 +129,28 @@ TEST_CASE("e2e: canary — the worker's access token never reaches a task or a l
       INFO(name);
       REQUIRE(bytes);
       CHECK(bytes->find(canary) == std::string::npos);
+      CHECK(bytes->find(secret) == std::string::npos);
       ++checked;
     }
     auto log = sys.Artifact(id, "public/logs/live_backing.log");
     // The checks above looked at real content: the env, the proxy's answers and headers.
     CHECK(log->find("PLAIN=visible") != std::string::npos);
+    CHECK(log->find(secret_sha256 + "  -") != std::string::npos);  // the task had the secret
     CHECK(log->find("TASKCLUSTER_PROXY_URL=http://taskcluster") != std::string::npos);
     CHECK(log->find("X-Taskcluster-Proxy-Temp-ClientId: task-client/" + id) != std::string::npos);
     CHECK(log->find("\"taskId\":\"" + id + "\"") != std::string::npos);
   }
   CHECK(checked == 120);
-  for (const auto& out : inspect_output) CHECK(out.find(canary) == std::string::npos);
+  for (const auto& out : inspect_output) {
+    CHECK(out.find(canary) == std::string::npos);
+    CHECK(out.find(secret) == std::string::npos);
+  }
   CHECK(inspect_output.size() >= 20);  // a container may go between listing and inspecting
   const std::string worker_log =
       sys.WorkerLog() + testing::ReadFile(sys.dir() / "worker.err");
   CHECK(worker_log.find("taskFinish") != std::string::npos);
   CHECK(worker_log.find(canary) == std::string::npos);
+  CHECK(worker_log.find(secret) == std::string::npos);
 }
 
 }  // namespace

@@ -1,8 +1,8 @@
 #include "fakes/fake_docker_engine.h"
 
-#include <archive.h>
-#include <archive_entry.h>
+#include <algorithm>
 
+#include "docker_worker/tar_builder.h"
 #include "fakes/bounded_wait.h"
 
 namespace docker_worker::testing {
@@ -15,9 +15,10 @@ std::string Basename(const std::string& path) {
 
 }  // namespace
 
-void FakeDockerEngine::AddImage(const std::string& name, const std::string& id) {
+void FakeDockerEngine::AddImage(const std::string& name, const std::string& id,
+                                std::vector<std::string> entrypoint, std::vector<std::string> cmd) {
   std::lock_guard lock(mu_);
-  images_[name] = id;
+  images_[name] = Image{id, std::move(entrypoint), std::move(cmd)};
 }
 
 void FakeDockerEngine::AddPullable(const std::string& repository_tag) {
@@ -43,6 +44,21 @@ void FakeDockerEngine::AddSymlink(const std::string& path, const std::string& ta
 std::vector<ContainerSpec> FakeDockerEngine::created() const {
   std::lock_guard lock(mu_);
   return created_;
+}
+
+std::vector<FakeDockerEngine::PutArchiveCall> FakeDockerEngine::put_archives() const {
+  std::lock_guard lock(mu_);
+  return put_archives_;
+}
+
+Status FakeDockerEngine::PutArchive(const std::string& id, const std::string& dir,
+                                    std::string_view tar) {
+  std::lock_guard lock(mu_);
+  auto it = containers_.find(id);
+  if (it == containers_.end()) return Status(Code::kNotFound, "No such container: " + id);
+  if (!put_archive_error.ok()) return put_archive_error;
+  put_archives_.push_back({id, dir, std::string(tar), it->second.state == State::kCreated});
+  return Status::Ok();
 }
 
 std::set<std::string> FakeDockerEngine::live_containers() const {
@@ -81,8 +97,12 @@ Result<ImageInfo> FakeDockerEngine::InspectImage(const std::string& name) {
   if (it == images_.end() && name.find(':') == std::string::npos) {
     it = images_.find(name + ":latest");
   }
+  if (it == images_.end()) {
+    it = std::find_if(images_.begin(), images_.end(),
+                      [&](const auto& entry) { return entry.second.id == name; });
+  }
   if (it == images_.end()) return Status(Code::kNotFound, "No such image: " + name);
-  return ImageInfo{it->second, {name}, 1};
+  return ImageInfo{it->second.id, {it->first}, 1, it->second.entrypoint, it->second.cmd};
 }
 
 Status FakeDockerEngine::PullImage(const std::string& image, const std::string& tag,
@@ -113,7 +133,9 @@ Result<std::string> FakeDockerEngine::CreateContainer(const ContainerSpec& spec)
   Behaviour b = behaviour(spec);
   std::lock_guard lock(mu_);
   bool found = false;
-  for (const auto& [name, id] : images_) found = found || id == spec.image || name == spec.image;
+  for (const auto& [name, image] : images_) {
+    found = found || image.id == spec.image || name == spec.image;
+  }
   if (!found) return Status(Code::kNotFound, "No such image: " + spec.image);
   std::string id = "container" + std::to_string(++next_id_);
   containers_[id] = Container{spec, b};
@@ -232,39 +254,15 @@ Result<PathStat> FakeDockerEngine::GetArchive(const std::string& id, const std::
       }
     }
   }
-  std::string tar;
-  archive* a = archive_write_new();
-  archive_write_set_format_pax_restricted(a);
-  archive_write_open(
-      a, &tar, nullptr,
-      [](archive*, void* data, const void* buf, size_t n) -> la_ssize_t {
-        static_cast<std::string*>(data)->append(static_cast<const char*>(buf), n);
-        return static_cast<la_ssize_t>(n);
-      },
-      nullptr);
+  TarBuilder tar;
   for (const auto& [name, node] : entries) {  // std::map order: parents before children
-    archive_entry* e = archive_entry_new();
-    archive_entry_set_pathname(e, name.c_str());
-    archive_entry_set_perm(e, 0644);
-    if (node.type == Node::Type::kDir) {
-      archive_entry_set_filetype(e, AE_IFDIR);
-      archive_entry_set_perm(e, 0755);
-    } else if (node.type == Node::Type::kSymlink) {
-      archive_entry_set_filetype(e, AE_IFLNK);
-      archive_entry_set_symlink(e, node.content.c_str());
-    } else {
-      archive_entry_set_filetype(e, AE_IFREG);
-      archive_entry_set_size(e, static_cast<la_int64_t>(node.content.size()));
-    }
-    archive_write_header(a, e);
-    if (node.type == Node::Type::kFile) {
-      archive_write_data(a, node.content.data(), node.content.size());
-    }
-    archive_entry_free(e);
+    if (node.type == Node::Type::kDir) tar.AddDir(name);
+    else if (node.type == Node::Type::kSymlink) tar.AddSymlink(name, node.content);
+    else tar.AddFile(name, node.content);
   }
-  archive_write_close(a);
-  archive_write_free(a);
-  if (Status s = sink(tar); !s.ok()) return s;
+  auto bytes = tar.Finish();
+  if (!bytes.ok()) return bytes.status();
+  if (Status s = sink(*bytes); !s.ok()) return s;
   return stat;
 }
 

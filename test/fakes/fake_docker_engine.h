@@ -36,7 +36,9 @@ class FakeDockerEngine final : public DockerEngine {
   Status create_error;
   Status start_error;
 
-  void AddImage(const std::string& name, const std::string& id = "sha256:fake");
+  // The image's own Entrypoint and Cmd are reported by InspectImage (by name or by id).
+  void AddImage(const std::string& name, const std::string& id = "sha256:fake",
+                std::vector<std::string> entrypoint = {}, std::vector<std::string> cmd = {});
   void AddPullable(const std::string& repository_tag);
   void AddFile(const std::string& path, const std::string& content);
   void AddDir(const std::string& path);
@@ -44,6 +46,12 @@ class FakeDockerEngine final : public DockerEngine {
 
   // Observations.
   std::vector<ContainerSpec> created() const;
+  struct PutArchiveCall {
+    std::string container_id, dir, tar;
+    bool before_start = false;  // the container had not been started yet
+  };
+  std::vector<PutArchiveCall> put_archives() const;
+  Status put_archive_error;
   std::set<std::string> live_containers() const;  // created and not removed
   int kills() const;
   int pulls() const;
@@ -69,6 +77,7 @@ class FakeDockerEngine final : public DockerEngine {
       const std::vector<std::string>& labels) override;
   Result<PathStat> GetArchive(const std::string& id, const std::string& path,
                               const ByteSink& sink) override;
+  Status PutArchive(const std::string& id, const std::string& dir, std::string_view tar) override;
   Result<std::string> CreateNetwork(const std::string& name,
                                     const std::map<std::string, std::string>& labels) override;
   Status RemoveNetwork(const std::string& id) override;
@@ -95,7 +104,12 @@ class FakeDockerEngine final : public DockerEngine {
 
   mutable std::mutex mu_;
   std::condition_variable_any cv_;
-  std::map<std::string, std::string> images_;
+  struct Image {
+    std::string id;
+    std::vector<std::string> entrypoint, cmd;
+  };
+  std::map<std::string, Image> images_;  // by name
+  std::vector<PutArchiveCall> put_archives_;
   std::set<std::string> pullable_;
   std::map<std::string, Container> containers_;
   std::vector<ContainerSpec> created_;

@@ -78,7 +78,7 @@ TEST_CASE("chainOfTrust: run signs, node verifies, verify-cot checks and catches
   std::string artifacts = out + "/artifacts";
   auto run =
       testing::RunProcess({testing::WorkerBinary(), "run", dir / "payload.json", "--output", out,
-                           "--config", dir / "config.json", "--task-id", "Kq8Z4bY9T0u6iGkTjv3yAw"},
+                           "--config", dir / "config.json", "--task-id", "Tq1cR7nGQmS0bWbVqk2f9A"},
                           {}, dir / "run.stdout", dir / "run.stderr");
   INFO(ReadFile(dir / "run.stderr"));
   REQUIRE(run.exit_code == 0);
@@ -97,7 +97,7 @@ TEST_CASE("chainOfTrust: run signs, node verifies, verify-cot checks and catches
   CHECK(hashes->count(cot::kCertifiedLogName) == 1);
   auto parsed = json::Parse(doc);
   REQUIRE(parsed.ok());
-  CHECK(json::GetString(*parsed, "taskId") == "Kq8Z4bY9T0u6iGkTjv3yAw");
+  CHECK(json::GetString(*parsed, "taskId") == "Tq1cR7nGQmS0bWbVqk2f9A");
   CHECK(json::GetString(*parsed, "workerId") == "cot-worker");
   CHECK(json::GetString(*parsed, "workerGroup") == "cot-group");
   const json::Value* env = json::FindObject(*parsed, "environment");

@@ -178,6 +178,45 @@ TEST_CASE("encrypt-env (gpg): the built binary has the verb, and its entry decry
   CHECK(*r == EnvVars{{kName, kValue}});
 }
 
+TEST_CASE("encrypt-env (gpg): --value-file takes the value's bytes from a file or stdin",
+          "[integration]") {
+  Worker& w = SharedWorker();
+  TempDir dir;
+  const std::string value = "line one\nline two = \"quoted\"\n";  // kept exactly, newline too
+  WriteFile(dir / "value.txt", value);
+  auto entry_of = [&](const std::vector<std::string>& args) {
+    std::string command = "exec '" + testing::WorkerBinary() + "' encrypt-env";
+    for (const auto& a : args) command += " '" + a + "'";
+    auto done = testing::RunProcess({"/bin/sh", "-c", command + " < '" + (dir / "value.txt") + "'"},
+                                    {}, dir / "out", dir / "err");
+    INFO(ReadFile(dir / "err"));
+    REQUIRE(done.exit_code == 0);
+    std::string entry = ReadFile(dir / "out");
+    REQUIRE(!entry.empty());
+    entry.pop_back();
+    return entry;
+  };
+  const std::vector<std::string> common = {"--public-key", w.keys.public_key_path(), "--task-id",
+                                           kTaskId, "--name", kName};
+  for (const std::string& source : {std::string("-"), dir / "value.txt"}) {
+    auto args = common;
+    args.push_back("--value-file");
+    args.push_back(source);
+    std::string detail;
+    const std::string entry = entry_of(args);
+    auto r = DecryptEncryptedEnv(w.decryptor.get(), {entry}, {}, kTaskId, NowMs(), &detail);
+    INFO(source << ": " << detail);
+    REQUIRE(r.ok());
+    CHECK(*r == EnvVars{{kName, value}});
+  }
+  WriteFile(dir / "nul.txt", std::string("a\0b", 3));
+  std::ostringstream out, err;
+  auto args = common;
+  args.insert(args.end(), {"--value-file", dir / "nul.txt"});
+  CHECK(EncryptEnvCommand(args, out, err) == 64);
+  CHECK(err.str().find("NUL") != std::string::npos);
+}
+
 TEST_CASE("encrypt-env (gpg): the command's entry decrypts with gpg and the worker",
           "[integration]") {
   Worker& w = SharedWorker();

@@ -4,11 +4,19 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <regex>
 #include <thread>
 
+#include "docker_worker/clock.h"
+#include "docker_worker/encrypt_env_command.h"
 #include "docker_worker/engine_api.h"
+#include "docker_worker/http_client.h"
 #include "docker_worker/json.h"
+#include "docker_worker/sha256.h"
+#include "docker_worker/slugid.h"
+#include "docker_worker/tar_builder.h"
 #include "fakes/temp_dir.h"
+#include "support/gpg_keys.h"
 #include "support/subprocess.h"
 
 namespace docker_worker {
@@ -69,7 +77,9 @@ std::vector<ContainerInfo> ContainersOfTask(const std::string& task_id) {
   return *list;
 }
 
+// Each test its own task id: ctest runs them in parallel, and some look for their containers.
 const char* kTaskId = "Kq8Z4bY9T0u6iGkTjv3yAw";
+const char* kEnvTaskId = "Wm2xQ0eRRZ6d1sQ6pS3Y1g";
 
 TEST_CASE("run: a successful task", "[integration]") {
   auto r = RunPayload(R"({"image": "taskenv/busybox:latest", "maxRunTime": 60,
@@ -129,11 +139,11 @@ TEST_CASE("run: env has payload values, and reserved variables cannot be overrid
                           "command": ["env"],
                           "env": {"FOO": "bar baz", "TASK_ID": "forged", "RUN_ID": "7",
                                   "TASKCLUSTER_WORKER_POOL": "evil/pool"}})",
-                      {"--task-id", kTaskId});
+                      {"--task-id", kEnvTaskId});
   CHECK(r->process.exit_code == 0);
   const std::string& out = r->stdout_text;
   CHECK(out.find("FOO=bar baz\r\n") != std::string::npos);
-  CHECK(out.find("TASK_ID=" + std::string(kTaskId) + "\r\n") != std::string::npos);
+  CHECK(out.find("TASK_ID=" + std::string(kEnvTaskId) + "\r\n") != std::string::npos);
   CHECK(out.find("RUN_ID=0\r\n") != std::string::npos);
   CHECK(out.find("TASKCLUSTER_WORKER_POOL=local-provisioner/docker-worker\r\n") !=
         std::string::npos);
@@ -272,6 +282,181 @@ TEST_CASE("version: --version names the worker and the libraries linked into it"
   CHECK(out.find("docker-worker " DOCKER_WORKER_VERSION "\n") == 0);
   CHECK(out.find("libcurl ") != std::string::npos);
   CHECK(out.find("OpenSSL/") != std::string::npos);
+}
+
+// ------------------------------------------------------------------------------ encryptedEnv
+
+// A worker key (throw-away, made by gpg) and a `run` config naming it.
+struct WorkerKey {
+  testing::GpgKeyPair keys;
+  TempDir dir;
+  std::string config = dir / "config.json";
+  WorkerKey() {
+    INFO(keys.error());
+    REQUIRE(keys.ok());
+    WriteFile(config, R"({"dockerWorkerPrivateKey": ")" + keys.private_key_path() + "\"}");
+  }
+  // An entry valid from a minute ago for an hour.
+  std::string Entry(const std::string& task_id, const std::string& name, const std::string& value) {
+    const int64_t now = ToEpochMillis(SystemClock().Now());
+    auto entry = EncryptEnvEntry(keys.PublicKey(), EnvMessagePlaintext(task_id, name, value,
+                                                                       now - 60000, now + 3600000));
+    INFO(entry.status().message());
+    REQUIRE(entry.ok());
+    return *entry;
+  }
+};
+
+std::string Sha256Of(const std::string& text) {
+  Sha256 h;
+  h.Update(text);
+  return h.HexDigest();
+}
+
+TEST_CASE("run: encryptedEnv variables reach the task, never its configuration or filesystem",
+          "[integration]") {
+  WorkerKey key;
+  const std::string task_id = NewSlugId();
+  const std::string value_a = "enc-value-A-" + NewSlugId();
+  const std::string value_b = "enc value B with spaces and = signs " + NewSlugId();
+  Run r;
+  WriteFile(r.dir / "payload.json",
+            R"({"image": "taskenv/busybox:latest", "maxRunTime": 120, "env": {"PLAIN": "plain"},
+                "command": ["sh", "-c", "while [ ! -e /tmp/go ]; do sleep 0.05; done; printf %s \"$SECRET_A\" | sha256sum; echo \"B length ${#SECRET_B}\"; echo \"PLAIN=$PLAIN\"; ls -a /.taskcluster-secret-env; echo \"ls exit $?\""],
+                "encryptedEnv": [")" + key.Entry(task_id, "SECRET_A", value_a) + R"(", ")" +
+                key.Entry(task_id, "SECRET_B", value_b) + R"("]})");
+  testing::Subprocess p(
+      r.Args(r.dir / "payload.json", {"--task-id", task_id, "--config", key.config}), {},
+      r.dir / "stdout", r.dir / "stderr");
+
+  // While the task waits: its configuration as anyone with the engine sees it.
+  std::vector<ContainerInfo> containers;
+  for (int i = 0; i < 600 && containers.empty(); ++i) {
+    containers = ContainersOfTask(task_id);
+    if (containers.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  REQUIRE(containers.size() == 1);
+  HttpClient http(EngineApi::SocketFromEnvironment());
+  HttpRequest inspect;
+  inspect.url = "http://docker/v1.41/containers/" + containers[0].id + "/json";
+  // The engine lists a new container a moment before it can be inspected: retry a 404 briefly.
+  auto inspected = http.Send(inspect);
+  for (int i = 0; i < 100 && inspected.ok() && inspected->status == 404; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    inspected = http.Send(inspect);
+  }
+  if (!inspected.ok() || !inspected->ok()) {  // say why, without waiting for maxRunTime
+    p.Signal(SIGINT);
+    r.process = p.Wait();
+    r.Finish();
+    FAIL("inspect failed: " << (inspected.ok() ? std::to_string(inspected->status) + " " +
+                                                      inspected->body
+                                                : inspected.status().message())
+                            << "\nrun exit " << r.process.exit_code << "\n"
+                            << r.stdout_text << "\n" << r.stderr_text);
+  }
+  CHECK(inspected->body.find(value_a) == std::string::npos);
+  CHECK(inspected->body.find(value_b) == std::string::npos);
+  CHECK(inspected->body.find("SECRET_A=") == std::string::npos);
+  CHECK(inspected->body.find("\"PLAIN=plain\"") != std::string::npos);
+  CHECK(inspected->body.find(R"("Entrypoint":["/.taskcluster-secret-env/env-exec")") !=
+        std::string::npos);
+  TarBuilder go;
+  go.AddFile("go", "");
+  auto tar = go.Finish();
+  REQUIRE(tar.ok());
+  EngineApi docker(EngineApi::SocketFromEnvironment());
+  REQUIRE(docker.PutArchive(containers[0].id, "/tmp", *tar).ok());
+
+  r.process = p.Wait();
+  r.Finish();
+  CHECK(r.process.exit_code == 0);
+  CHECK(r.State() == "completed");
+  const std::string& log = r.stdout_text;
+  CHECK(log.find(Sha256Of(value_a) + "  -") != std::string::npos);
+  CHECK(log.find("B length " + std::to_string(value_b.size()) + "\r\n") != std::string::npos);
+  CHECK(log.find("PLAIN=plain\r\n") != std::string::npos);
+  // The launcher removed the variables (and itself) before the command ran.
+  CHECK(log.find("ls: /.taskcluster-secret-env: No such file or directory") != std::string::npos);
+  for (const std::string* text : {&r.stdout_text, &r.stderr_text}) {
+    CHECK(text->find(value_a) == std::string::npos);
+    CHECK(text->find(value_b) == std::string::npos);
+  }
+  CHECK(ContainersOfTask(task_id).empty());
+}
+
+TEST_CASE("run: encryptedEnv keeps the image's entrypoint, default command, user and exit code",
+          "[integration]") {
+  WorkerKey key;
+  const std::string task_id = NewSlugId();
+  const std::string entry = key.Entry(task_id, "SECRET_A", "twelve chars");
+  // taskenv_nobody: ENTRYPOINT ["/bin/sh", "-c"], USER 65534.
+  auto with_command = RunPayload(
+      R"({"image": "taskenv_nobody:latest", "maxRunTime": 60, "encryptedEnv": [")" + entry +
+          R"("], "command": ["echo uid $(id -u) length ${#SECRET_A}; ls -A /.taskcluster-secret-env | wc -l; exit 7"]})",
+      {"--task-id", task_id, "--config", key.config});
+  CHECK(with_command->State() == "failed");
+  CHECK(json::GetInt(with_command->result, "exitCode") == 7);
+  CHECK(with_command->stdout_text.find("uid 65534 length 12\r\n0\r\n") != std::string::npos);
+
+  auto image_default = RunPayload(R"({"image": "taskenv_nobody:latest", "maxRunTime": 60,
+                                      "encryptedEnv": [")" + entry + R"("]})",
+                                  {"--task-id", task_id, "--config", key.config});
+  CHECK(image_default->State() == "completed");
+  CHECK(image_default->stdout_text.find("image-default-command as 65534\r\n") != std::string::npos);
+
+  auto not_found = RunPayload(R"({"image": "taskenv/busybox:latest", "maxRunTime": 60,
+                                  "command": ["no-such-program"], "encryptedEnv": [")" + entry +
+                                  R"("]})", {"--task-id", task_id, "--config", key.config});
+  CHECK(not_found->State() == "failed");
+  CHECK(json::GetInt(not_found->result, "exitCode") == 127);
+  CHECK(not_found->stdout_text.find("env-exec: no-such-program: No such file or directory") !=
+        std::string::npos);
+}
+
+TEST_CASE("run: a secret data violation fails the task and names neither variable nor value",
+          "[integration]") {
+  WorkerKey key;
+  const std::string task_id = NewSlugId();
+  const std::string value = "violating-value-" + NewSlugId();
+  auto r = RunPayload(R"({"image": "taskenv/busybox:latest", "maxRunTime": 60,
+                          "command": ["true"], "encryptedEnv": [")" +
+                          key.Entry(NewSlugId(), "SECRET_NAME_X", value) + R"("]})",
+                      {"--task-id", task_id, "--config", key.config});
+  CHECK(r->process.exit_code == 1);
+  CHECK(r->State() == "failed");
+  CHECK(r->stdout_text.find("[taskcluster:error] Docker configuration could not be created.") !=
+        std::string::npos);
+  static const std::regex kViolation(
+      "secret data violation -- the taskId of the env payload does not match the taskId of the "
+      "task; incidentId: ([0-9a-f-]{36})");
+  std::smatch m;
+  REQUIRE(std::regex_search(r->stdout_text, m, kViolation));
+  CHECK(r->stderr_text.find(m[1].str()) != std::string::npos);  // the operator's detail
+  for (const std::string* text : {&r->stdout_text, &r->stderr_text}) {
+    CHECK(text->find("SECRET_NAME_X") == std::string::npos);
+    CHECK(text->find(value) == std::string::npos);
+  }
+  CHECK(ContainersOfTask(task_id).empty());
+}
+
+TEST_CASE("run: encryptedEnv needs a configured key; an unusable key stops the worker",
+          "[integration]") {
+  WorkerKey key;
+  const std::string task_id = NewSlugId();
+  const std::string payload = R"({"image": "taskenv/busybox:latest", "maxRunTime": 60,
+                                  "command": ["true"], "encryptedEnv": [")" +
+                              key.Entry(task_id, "SECRET_A", "v") + R"("]})";
+  auto no_key = RunPayload(payload, {"--task-id", task_id});
+  CHECK(no_key->State() == "failed");
+  CHECK(no_key->stdout_text.find("encryptedEnv is not supported on this worker: no "
+                                 "dockerWorkerPrivateKey is configured") != std::string::npos);
+
+  WriteFile(key.config, R"({"dockerWorkerPrivateKey": "/nonexistent/worker-key.asc"})");
+  auto bad_key = RunPayload(payload, {"--task-id", task_id, "--config", key.config});
+  CHECK(bad_key->process.exit_code == 64);
+  CHECK(bad_key->stderr_text.find("dockerWorkerPrivateKey") != std::string::npos);
+  CHECK(bad_key->stderr_text.find("/nonexistent/worker-key.asc") != std::string::npos);
 }
 
 }  // namespace

@@ -272,7 +272,11 @@ TEST_CASE("encrypt-env: usage errors exit 64 naming the flag", "[unit]") {
       {{}, "--public-key is required"},
       {{"--public-key", "k", "--name", "N", "--value", "v"}, "--task-id is required"},
       {{"--public-key", "k", "--task-id", kTaskId, "--value", "v"}, "--name is required"},
-      {{"--public-key", "k", "--task-id", kTaskId, "--name", "N"}, "--value is required"},
+      {{"--public-key", "k", "--task-id", kTaskId, "--name", "N"},
+       "give exactly one of --value-file and --value"},
+      {{"--public-key", "k", "--task-id", kTaskId, "--name", "N", "--value", "v", "--value-file",
+        "f"},
+       "give exactly one of --value-file and --value"},
       {{"--bogus", "1"}, "unknown option --bogus"},
       {{"stray"}, "unexpected argument stray"},
       {{"--name"}, "missing value for --name"},
@@ -296,6 +300,10 @@ TEST_CASE("encrypt-env: usage errors exit 64 naming the flag", "[unit]") {
   cases.push_back({with("--name", "TASK_ID"), "--name"});
   cases.push_back({with("--valid-for", "soon"), "--valid-for"});
   cases.push_back({good, "/nonexistent/key.asc"});
+  std::vector<std::string> from_file = with("--value-file", "/nonexistent/value.txt");
+  from_file.erase(from_file.begin() + 6, from_file.begin() + 8);  // drop --value
+  cases.push_back({from_file, "--value-file: "});
+  cases.push_back({from_file, "/nonexistent/value.txt"});
   for (const Case& c : cases) {
     std::string err;
     CHECK(run(c.args, &err) == 64);

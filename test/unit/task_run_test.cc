@@ -48,6 +48,8 @@ struct Harness {
   LiveLogServer* live_log_server = nullptr;
   ScopeExpansion expand_scopes;
   TaskclusterClient* taskcluster = nullptr;
+  EnvDecryptor* env_decryptor = nullptr;
+  std::vector<std::string> incidents;  // report_incident calls
 
   Harness() {
     docker.AddImage("busybox:latest", "sha256:busybox");
@@ -80,6 +82,8 @@ struct Harness {
         .live_log_server = live_log_server,
         .expand_scopes = expand_scopes,
         .taskcluster = taskcluster,
+        .env_decryptor = env_decryptor,
+        .report_incident = [this](const std::string& d) { incidents.push_back(d); },
     });
     return *run;
   }
@@ -181,6 +185,28 @@ TEST_CASE("a malformed payload is an exception with every error in the log", "[u
   auto arts = h.queue.artifacts();
   REQUIRE(arts.count("public/logs/live_backing.log"));
   CHECK(arts["public/logs/live_backing.log"].content.find("/maxRunTime") != std::string::npos);
+}
+
+TEST_CASE("payload artifacts may not take a name a feature uploads", "[unit]") {
+  for (const auto& [extra, name] : std::vector<std::pair<std::string, std::string>>{
+           {"", "public/logs/live_backing.log"},
+           {"", "public/logs/live.log"},
+           {R"("log": "apple/banana.log.txt",)", "apple/banana.log_backing.txt"}}) {
+    Harness h;
+    RunResult r = h.Run(R"({"image": "busybox:latest", "maxRunTime": 60, )" + extra +
+                        R"("artifacts": {")" + name + R"(": {"type": "file", "path": "/a"}}})");
+    INFO(name);
+    CHECK(r.resolution == Resolution::Exception("malformed-payload"));
+    CHECK(h.docker.created().empty());
+    CHECK(h.log().find("artifact name \"" + name +
+                       "\" is reserved: the localLiveLog feature creates it") != std::string::npos);
+  }
+  Harness h;  // the same names are the task's own when the feature is off
+  RunResult r = h.Run(R"({"image": "busybox:latest", "maxRunTime": 60,
+      "features": {"localLiveLog": false},
+      "artifacts": {"public/logs/live.log": {"type": "file", "path": "/a"}}})");
+  CHECK(r.resolution != Resolution::Exception("malformed-payload"));
+  CHECK(h.docker.created().size() == 1);
 }
 
 TEST_CASE("an artifact expiring after the task is a malformed payload", "[unit]") {
@@ -629,6 +655,30 @@ TEST_CASE("a custom log name moves the backing log", "[unit]") {
   Harness h;
   h.Run(R"({"image": "busybox:latest", "maxRunTime": 60, "log": "apple/banana.log.txt"})");
   CHECK(h.queue.artifacts().count("apple/banana.log_backing.txt") == 1);
+}
+
+TEST_CASE("task run: encryptedEnv on a worker without a key fails before any container",
+          "[unit]") {
+  Harness h;
+  RunResult r = h.Run(R"({"image": "busybox:latest", "command": ["true"], "maxRunTime": 60,
+                          "encryptedEnv": ["AAAA"]})");
+  CHECK(r.resolution == Resolution::Failed());
+  CHECK(h.docker.created().empty());
+  CHECK(h.docker.put_archives().empty());
+  CHECK(h.log().find("Docker configuration could not be created.") != std::string::npos);
+  CHECK(h.log().find("encryptedEnv is not supported on this worker: no dockerWorkerPrivateKey "
+                     "is configured") != std::string::npos);
+  REQUIRE(h.incidents.size() == 1);  // the worker's log hears of it too
+}
+
+TEST_CASE("task run: without encryptedEnv the container runs the command itself", "[unit]") {
+  Harness h;
+  h.Run(kSimple);
+  REQUIRE(h.docker.created().size() == 1);
+  CHECK_FALSE(h.docker.created()[0].entrypoint.has_value());
+  CHECK(h.docker.created()[0].cmd == std::vector<std::string>{"true"});
+  CHECK(h.docker.put_archives().empty());
+  CHECK(h.incidents.empty());
 }
 
 }  // namespace
