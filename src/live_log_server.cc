@@ -281,6 +281,15 @@ class LiveLogSink final : public LogSink {
     log_->cv.notify_all();
   }
 
+  // The header lines precede the live log's Link: they are in the backing file already.
+  void Attached(uint64_t bytes_before) override {
+    {
+      std::lock_guard lock(log_->mu);
+      log_->size += bytes_before;
+    }
+    log_->cv.notify_all();
+  }
+
  private:
   std::shared_ptr<LogState> log_;
 };

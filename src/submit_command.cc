@@ -1,6 +1,7 @@
 #include "docker_worker/exit_codes.h"
 #include "docker_worker/submit_command.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -39,28 +40,42 @@ std::pair<std::string, std::string> LastRun(const json::Value& status_response) 
 
 // Streams the task log to stdout: the live log while the task runs (a reference to the worker's
 // live URL), or the whole backing log once live.log has become a link to it. Waits (polling once
-// a second) until the artifact exists; gives up when the task resolved without one.
+// a second) until the artifact exists. A live stream that fails or breaks off (the worker stops
+// serving it as the task ends, a moment before live.log becomes a link) is retried, and bytes
+// already printed are skipped, so the output is the log once, whole. Gives up when the task
+// resolved and neither live.log nor the backing log can be read.
 bool FollowLiveLog(QueueClient& queue, HttpClient& http, const std::string& task_id,
                    Clock& clock) {
+  size_t printed = 0;
+  bool resolved = false;
   for (;;) {
-    auto url = queue.ArtifactUrl(task_id, -1, "public/logs/live.log");
-    if (url.ok()) {
+    // After the resolution the backing log is final: read it directly if live.log fails.
+    for (const char* name : {"public/logs/live.log", "public/logs/live_backing.log"}) {
+      if (!resolved && name != std::string_view("public/logs/live.log")) continue;
+      auto url = queue.ArtifactUrl(task_id, -1, name);
+      if (!url.ok()) continue;
+      size_t seen = 0;
       HttpRequest req;
       req.url = *url;
       req.follow_redirects = true;
       req.decode_content = true;
       req.connect_timeout = std::chrono::seconds(10);
-      req.body_sink = [](std::string_view bytes) {
+      req.body_sink = [&](std::string_view bytes) {
+        size_t skip = printed > seen ? std::min(printed - seen, bytes.size()) : 0;
+        seen += bytes.size();
+        bytes.remove_prefix(skip);
         std::cout.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
         std::cout.flush();
+        printed += bytes.size();
         return Status::Ok();
       };
       auto r = http.Send(req);
-      return r.ok() && r->ok();
+      if (r.ok() && r->ok()) return true;
     }
+    if (resolved) return false;
     auto status = queue.TaskStatus(task_id);
-    if (status.ok() && IsResolved(LastRun(*status).first)) return false;
-    clock.SleepUntil(clock.Now() + std::chrono::seconds(1), {});
+    resolved = status.ok() && IsResolved(LastRun(*status).first);
+    if (!resolved) clock.SleepUntil(clock.Now() + std::chrono::seconds(1), {});
   }
 }
 

@@ -48,7 +48,9 @@ void FileLogSink::Close() {
 
 void TaskLog::AddSink(std::shared_ptr<LogSink> sink) {
   std::lock_guard lock(mu_);
-  if (!closed_) sinks_.push_back(std::move(sink));
+  if (closed_) return;
+  sink->Attached(bytes_);
+  sinks_.push_back(std::move(sink));
 }
 
 void TaskLog::Write(std::string_view bytes) {

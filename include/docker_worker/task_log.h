@@ -27,6 +27,10 @@ class LogSink {
   // Returns false when the sink can take no more (it is then dropped).
   virtual bool Write(std::string_view bytes) = 0;
   virtual void Close() {}
+  // Called once by TaskLog::AddSink, before any Write, with the number of bytes the log had
+  // written before this sink was added (the sink does not receive them). A sink serving the log
+  // from the backing file, like the live log, counts them as already there.
+  virtual void Attached(uint64_t /*bytes_before*/) {}
 };
 
 // Writes to a file descriptor it does not own (e.g. stdout).

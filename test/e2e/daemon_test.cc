@@ -176,6 +176,7 @@ TEST_CASE("e2e: submit creates the task, streams its log and downloads artifacts
        {"TASKCLUSTER_ACCESS_TOKEN", *json::GetString((*clients)[0], "accessToken")}},
       sys.dir() / "submit.out", sys.dir() / "submit.err");
   INFO(testing::ReadFile(sys.dir() / "submit.err"));
+  INFO("stdout: " << testing::ReadFile(sys.dir() / "submit.out"));
   CHECK(r.exit_code == 0);
   CHECK(testing::ReadFile(sys.dir() / "submit.out").find("submitted-ok") != std::string::npos);
   CHECK(testing::ReadFile(sys.dir() / "out/public/r.txt") == "r\n");

@@ -327,6 +327,30 @@ TEST_CASE("live log: a reader that connects before any write gets every byte, th
   CHECK(task.live->WaitForReaders(0, 10s));
 }
 
+TEST_CASE("live log: lines written before the live log was added are served too", "[unit]") {
+  // As in a task run: the header lines go to the backing file before the feature links the live
+  // log. A reader during the run must still get the file from its first byte to its end.
+  auto server = StartServer();
+  SystemClock clock;
+  TempDir dir;
+  const std::string path = dir / "live_backing.log";
+  TaskLog log(clock);
+  auto file = FileLogSink::Create(path);
+  REQUIRE(file.ok());
+  log.AddSink(std::shared_ptr<LogSink>(std::move(*file)));
+  const std::string header = Pattern(5000, 3);  // longer than what follows
+  log.Write(header);
+  auto live = server->Open(path);
+  log.AddSink(live->sink());
+  CurlReader reader(live->url());
+  REQUIRE(reader.WaitHeaders());
+  log.Write("after the link\n");
+  log.Close();
+  REQUIRE(reader.WaitDone());
+  CHECK(reader.code() == CURLE_OK);
+  CHECK(reader.body() == header + "after the link\n");
+}
+
 TEST_CASE("live log: a reader that connects after the end gets the whole file", "[unit]") {
   auto server = StartServer();
   TaskLogFixture task(*server);
