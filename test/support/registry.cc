@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <cstdio>
 #include <thread>
 
 #include "docker_worker/engine_api.h"
@@ -54,6 +55,23 @@ Status EngineCall(const std::string& method, const std::string& path,
   return Status::Ok();
 }
 
+// Bounded polling of an external process: true once the registry at `host` answers (401, since
+// it wants basic auth), false if it exits first or is not up within 20 s.
+bool WaitUntilServing(const std::string& host, Subprocess& process) {
+  HttpClient http;
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < give_up && process.Running()) {
+    HttpRequest ping;
+    ping.url = "http://" + host + "/v2/";
+    ping.connect_timeout = std::chrono::seconds(2);
+    ping.total_timeout = std::chrono::seconds(2);
+    auto response = http.Send(ping);
+    if (response.ok() && response->status == 401) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
 }  // namespace
 
 TestRegistry::TestRegistry(const std::map<std::string, std::string>& users) {
@@ -70,28 +88,21 @@ TestRegistry::TestRegistry(const std::map<std::string, std::string>& users) {
   }
   WriteFile(dir_ / "htpasswd", passwords);
   std::remove((dir_ / "entry").c_str());
-  port_ = FreePort();
-  WriteFile(dir_ / "config.yml",
-            "version: 0.1\n"
-            "log:\n  level: error\n"
-            "storage:\n  filesystem:\n    rootdirectory: " + (dir_ / "data") + "\n" +
-            "http:\n  addr: " + host() + "\n  secret: test-only\n" +
-            "auth:\n  htpasswd:\n    realm: test\n    path: " + (dir_ / "htpasswd") + "\n");
-  process_ = std::make_unique<Subprocess>(
-      std::vector<std::string>{registry, "serve", dir_ / "config.yml"},
-      std::map<std::string, std::string>{}, dir_ / "registry.out", dir_ / "registry.err");
-  // Bounded polling of an external process: it answers 401 (basic auth) once it serves.
-  HttpClient http;
-  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  // Another process may take the free port before the registry binds it: then it exits, and
+  // the next attempt takes another port.
   bool up = false;
-  while (!up && std::chrono::steady_clock::now() < give_up && process_->Running()) {
-    HttpRequest ping;
-    ping.url = "http://" + host() + "/v2/";
-    ping.connect_timeout = std::chrono::seconds(2);
-    ping.total_timeout = std::chrono::seconds(2);
-    auto response = http.Send(ping);
-    up = response.ok() && response->status == 401;
-    if (!up) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  for (int attempt = 0; attempt < 3 && !up; ++attempt) {
+    port_ = FreePort();
+    WriteFile(dir_ / "config.yml",
+              "version: 0.1\n"
+              "log:\n  level: error\n"
+              "storage:\n  filesystem:\n    rootdirectory: " + (dir_ / "data") + "\n" +
+              "http:\n  addr: " + host() + "\n  secret: test-only\n" +
+              "auth:\n  htpasswd:\n    realm: test\n    path: " + (dir_ / "htpasswd") + "\n");
+    process_ = std::make_unique<Subprocess>(
+        std::vector<std::string>{registry, "serve", dir_ / "config.yml"},
+        std::map<std::string, std::string>{}, dir_ / "registry.out", dir_ / "registry.err");
+    up = WaitUntilServing(host(), *process_);
   }
   INFO("docker-registry stderr: " << ReadFile(dir_ / "registry.err"));
   REQUIRE(up);

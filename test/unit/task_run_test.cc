@@ -375,6 +375,15 @@ TEST_CASE("a registry refusing an anonymous pull says no credentials were sent",
                      "127.0.0.1:5000/team/app:1.0 without credentials") != std::string::npos);
 }
 
+TEST_CASE("a bad image name fails at once, before any engine call", "[unit]") {
+  Harness h;
+  RunResult r = h.Run(R"({"image": "Team/App:1", "maxRunTime": 60})");
+  CHECK(r.resolution == Resolution::Failed());
+  CHECK(h.docker.pulls() == 0);
+  CHECK(h.log().find("[taskcluster:error] Error: invalid image name \"Team/App:1\": repository "
+                     "names must be lower case") != std::string::npos);
+}
+
 TEST_CASE("a stalled pull is retried like any transient error", "[unit]") {
   Harness h;
   h.config.pull_max_attempts = 2;
