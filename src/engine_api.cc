@@ -21,7 +21,6 @@ constexpr char kDefaultSocket[] = "/var/run/docker.sock";
 // A safety net against a wedged engine for calls that should take milliseconds.
 constexpr milliseconds kControlTimeout = minutes(5);
 // Streaming calls that make no progress for this long are abandoned.
-constexpr milliseconds kPullIdleTimeout = minutes(10);
 constexpr milliseconds kArchiveIdleTimeout = minutes(5);
 // Longest pull progress line kept; longer lines are dropped (the engine never sends them).
 constexpr size_t kMaxPullLine = 1 << 20;
@@ -280,8 +279,10 @@ HttpClientOptions EngineHttpOptions(const std::string& socket_path) {
 }
 }  // namespace
 
-EngineApi::EngineApi(std::string socket_path)
-    : socket_path_(std::move(socket_path)), http_(EngineHttpOptions(socket_path_)) {}
+EngineApi::EngineApi(std::string socket_path, milliseconds pull_idle_timeout)
+    : socket_path_(std::move(socket_path)),
+      pull_idle_timeout_(pull_idle_timeout),
+      http_(EngineHttpOptions(socket_path_)) {}
 
 std::string EngineApi::SocketFromEnvironment() {
   const char* host = std::getenv("DOCKER_HOST");
@@ -362,12 +363,18 @@ Status EngineApi::PullImage(const std::string& image, const std::string& tag,
   if (!tag.empty()) query += "&tag=" + UrlEscape(tag);
   HttpRequest request = MakeRequest("POST", query);
   request.total_timeout = milliseconds(0);
-  request.idle_timeout = kPullIdleTimeout;
+  request.idle_timeout = pull_idle_timeout_;
   request.stop = stop;
   if (!registry_auth.empty()) request.headers.Set("X-Registry-Auth", registry_auth);
   PullStream stream(progress);
   request.body_sink = [&stream](std::string_view chunk) { return stream.Feed(chunk); };
   auto response = Call(request);
+  if (!response.ok() && response.status().code() == Code::kDeadlineExceeded) {
+    auto seconds = (pull_idle_timeout_.count() + 999) / 1000;
+    return Status(Code::kDeadlineExceeded, "no pull progress from the Docker engine for " +
+                                               std::to_string(seconds) +
+                                               " s (the registry stalled?)");
+  }
   if (!response.ok()) return PullError(response.status());
   return stream.Finish();
 }

@@ -1,11 +1,11 @@
 #include "docker_worker/image_puller.h"
 
-
 #include <algorithm>
 #include <cctype>
 #include <map>
 
 #include "docker_worker/backoff.h"
+#include "docker_worker/registry_auth.h"
 
 namespace docker_worker {
 namespace {
@@ -15,6 +15,42 @@ namespace {
 bool RetryablePullError(const Status& s) {
   return s.code() == Code::kInternal || s.code() == Code::kUnavailable ||
          s.code() == Code::kDeadlineExceeded;
+}
+
+constexpr char kImageScopePrefix[] = "docker-worker:image:";
+
+// `text` with every occurrence of `secret` replaced (engines never echo a password, but an error
+// message must not carry one even if some registry did).
+std::string Redact(std::string text, const std::string& secret) {
+  if (secret.empty()) return text;
+  for (size_t at = text.find(secret); at != std::string::npos; at = text.find(secret, at)) {
+    text.replace(at, secret.size(), "***");
+    at += 3;
+  }
+  return text;
+}
+
+// The engine's pull error, reworded for the task author where the engine's words are unclear:
+// a registry refusing access (the engine answers 500 with "no basic auth credentials",
+// "unauthorized: ..." or "denied"; EngineApi classifies them as kPermissionDenied).
+Status ExplainPullError(const Status& error, const ImageReference& ref,
+                        const RegistryCredentialMatch& registry, const WorkerConfig& config) {
+  const std::string password = registry.credentials ? registry.credentials->password : "";
+  std::string engine_message = Redact(error.message(), password);
+  if (error.code() != Code::kPermissionDenied) return Status(error.code(), engine_message);
+  if (registry.credentials) {
+    return Status(Code::kPermissionDenied,
+                  "the registry " + registry.registry + " refused the credentials this worker " +
+                      "has for it (worker config \"registries\", key \"" + registry.key +
+                      "\") when pulling " + ref.ToString() + ": " + engine_message);
+  }
+  std::string host = RegistryHostOf(ref.repository, config.default_registry);
+  if (host.empty()) return Status(Code::kPermissionDenied, engine_message);
+  return Status(Code::kPermissionDenied,
+                "the registry " + host + " refused to serve " + ref.ToString() +
+                    " without credentials (the image does not exist there, or it is private " +
+                    "and this worker has no credentials for " + host +
+                    " in its config \"registries\"): " + engine_message);
 }
 
 // Writes pull progress to the log: every status change of a layer, and a progress line for a
@@ -103,22 +139,42 @@ Result<ImageReference> ParseImageReference(std::string_view name) {
 }
 
 Result<std::string> EnsureDockerImage(DockerEngine& docker, const WorkerConfig& config,
-                                      const std::string& name, TaskLog& log, Clock& clock,
+                                      const std::string& name, const std::string& details_json,
+                                      ScopeChecker& scopes, TaskLog& log, Clock& clock,
                                       std::stop_token stop) {
   auto ref = ParseImageReference(name);
   if (!ref.ok()) return ref.status();
+  const RegistryCredentialMatch registry = FindRegistryCredentials(ref->repository, config);
+  std::string auth;
+  if (registry.credentials) {
+    auto allowed = scopes.Satisfied({kImageScopePrefix + ref->ToString()});
+    if (!allowed.ok()) return allowed.status();
+    if (!*allowed) {
+      return Status(Code::kPermissionDenied,
+                    "Not authorized to use " + details_json +
+                        ".  Ensure that the task scopes are correctly defined in the task "
+                        "definition");
+    }
+  }
   auto present = docker.InspectImage(name);
   if (present.ok()) return present->id;
   if (present.status().code() != Code::kNotFound) return present.status();
 
-  log.Info("Pulling docker image " + ref->ToString());
+  if (registry.credentials) {
+    auth = RegistryAuthHeader(*registry.credentials, registry.registry);
+    log.Info("Pulling docker image " + ref->ToString() + " with this worker's credentials for " +
+             registry.registry);
+  } else {
+    log.Info("Pulling docker image " + ref->ToString());
+  }
   PullProgressLog progress(log, clock);
   const int attempts = std::max(1, config.pull_max_attempts);
   Status last;
   for (int attempt = 1; attempt <= attempts; ++attempt) {
-    last = docker.PullImage(ref->repository, ref->digest.empty() ? ref->tag : ref->digest, "",
+    last = docker.PullImage(ref->repository, ref->digest.empty() ? ref->tag : ref->digest, auth,
                             std::ref(progress), stop);
     if (last.ok()) break;
+    last = ExplainPullError(last, *ref, registry, config);
     if (!RetryablePullError(last) || attempt == attempts || stop.stop_requested()) break;
     const Backoff backoff{.base_ms = static_cast<double>(config.pull_delay_factor_ms),
                           .factor = 2,

@@ -161,7 +161,7 @@ int RunCommand(const std::vector<std::string>& args) {
 
   std::string socket =
       config.docker_socket.empty() ? EngineApi::SocketFromEnvironment() : config.docker_socket;
-  EngineApi docker(socket);
+  EngineApi docker(socket, std::chrono::milliseconds(config.pull_idle_timeout_ms));
   if (Status ping = docker.Ping(); !ping.ok()) {
     std::cerr << "docker-worker run: " << ping.message() << "\n";
     return kExitUnavailable;

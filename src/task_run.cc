@@ -9,6 +9,7 @@
 
 #include "docker_worker/feature_registry.h"
 #include "docker_worker/image_puller.h"
+#include "docker_worker/js_stringify.h"
 #include "docker_worker/payload_validator.h"
 #include "docker_worker/schema_validator.h"
 #include "docker_worker/privilege_gates.h"
@@ -40,13 +41,26 @@ std::string FormatSeconds(int64_t ms) {
 
 std::string OrUndefined(const std::string& s) { return s.empty() ? "undefined" : s; }
 
+// The payload's image as upstream's messages print it: JSON.stringify of the image object, a
+// plain name being {name, type: "docker-image"}.
+std::string ImageDetailsJson(const json::Value& payload) {
+  const json::Value* image = json::Find(payload, "image");
+  if (image && image->IsObject()) return JsStringify(*image, 0);
+  json::Document doc(rapidjson::kObjectType);
+  auto& a = doc.GetAllocator();
+  doc.AddMember("name", json::Str(image && image->IsString() ? image->GetString() : "", a), a);
+  doc.AddMember("type", "docker-image", a);
+  return JsStringify(doc, 0);
+}
+
 }  // namespace
 
 TaskRun::TaskRun(Inputs inputs)
     : in_(std::move(inputs)),
       log_(in_.clock),
       ctx_(in_.config, in_.task, in_.task_id, in_.run_id, in_.queue, in_.docker, log_, in_.clock,
-           stop_source_.get_token(), in_.work_dir, in_.backing_log_path) {
+           stop_source_.get_token(), in_.work_dir, in_.backing_log_path),
+      scopes_(in_.task.scopes, in_.expand_scopes) {
   ctx_.live_log_server = in_.live_log_server;
   ctx_.taskcluster = in_.taskcluster;
   // The log exists from construction, so an Abort before Run() is logged too.
@@ -170,8 +184,8 @@ Status TaskRun::PrepareImage() {
                                   std::string("images of type \"") + image.KindName() +
                                       "\" are not supported by this worker yet");
   if (image.kind == ImageSpec::Kind::kDockerImage) {
-    id = EnsureDockerImage(in_.docker, in_.config, image.name, log_, in_.clock,
-                           stop_source_.get_token());
+    id = EnsureDockerImage(in_.docker, in_.config, image.name, ImageDetailsJson(in_.task.payload()), scopes_, log_,
+                           in_.clock, stop_source_.get_token());
   }
   if (!id.ok()) {
     if (Status s = StoppedStatus(); !s.ok()) return s;
@@ -192,9 +206,10 @@ Status TaskRun::BuildContainerSpec(ContainerSpec& spec) {
     return Status::TaskFailed(message);
   };
 
-  ScopeChecker scopes(in_.task.scopes, in_.expand_scopes);
-  if (Status s = CheckFeatureScopes(features_, ctx_, scopes); !s.ok()) return refuse(s.message());
-  if (Status s = CheckPayloadPrivileges(p, c, scopes); !s.ok()) return refuse(s.message());
+  if (Status s = CheckFeatureScopes(features_, ctx_, scopes_); !s.ok()) {
+    return refuse(s.message());
+  }
+  if (Status s = CheckPayloadPrivileges(p, c, scopes_); !s.ok()) return refuse(s.message());
   for (const auto& [device, wanted] : p.devices) {
     if (!wanted) continue;
     if (device == "kvm") {

@@ -9,6 +9,9 @@
 //   kUnavailable  the engine could not be reached (message names the socket)
 //   kCancelled    `stop` was requested during a streaming call
 //   kConflict     the engine refused because of the object's state (409)
+//   kPermissionDenied  a registry refused a pull (no or wrong credentials, access denied; the
+//                 engine answers 500 or an error line, EngineApi classifies the message)
+//   kDeadlineExceeded  a pull made no progress for the engine's pull idle timeout
 //   other codes   any other engine error, with the engine's own message
 #pragma once
 

@@ -1,6 +1,7 @@
 // The real DockerEngine: the Docker Engine API (pinned to v1.41) over the engine's unix socket.
 #pragma once
 
+#include <chrono>
 #include <string>
 
 #include "docker_worker/docker_engine.h"
@@ -19,9 +20,14 @@ namespace docker_worker {
 // demultiplexed (stdout and stderr frames merged, in order) before it reaches the sink.
 // WaitContainer uses the engine's "not-running" condition: call it after StartContainer returned,
 // since a container that was created but never started counts as not running.
+// PullImage gives up on a pull whose progress stream stays silent for `pull_idle_timeout`
+// (rounded up to whole seconds; the engine sends nothing while a registry stalls) with
+// kDeadlineExceeded "no pull progress from the Docker engine for N s"; closing the request
+// makes the engine abandon the pull.
 class EngineApi final : public DockerEngine {
  public:
-  explicit EngineApi(std::string socket_path);
+  explicit EngineApi(std::string socket_path,
+                     std::chrono::milliseconds pull_idle_timeout = std::chrono::seconds(60));
 
   // The socket named by DOCKER_HOST=unix:///path; /var/run/docker.sock when DOCKER_HOST is unset
   // or not a unix:// address.
@@ -69,6 +75,7 @@ class EngineApi final : public DockerEngine {
   Result<HttpResponse> Call(const HttpRequest& request, std::initializer_list<long> ok_codes = {});
 
   std::string socket_path_;
+  std::chrono::milliseconds pull_idle_timeout_;
   HttpClient http_;
 };
 

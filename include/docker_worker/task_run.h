@@ -105,6 +105,7 @@ class TaskRun {
   TaskLog log_;
   std::stop_source stop_source_;  // before ctx_, which holds its token
   TaskContext ctx_;
+  ScopeChecker scopes_;  // the task's scopes, roles expanded at most once per run
   Status setup_error_;  // the backing log could not be created
   std::optional<Payload> payload_;
   std::vector<std::unique_ptr<Feature>> features_;

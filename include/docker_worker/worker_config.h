@@ -61,6 +61,8 @@ struct WorkerConfig {
   int pull_max_attempts = 5;
   int64_t pull_delay_factor_ms = 15000;
   double pull_randomization_factor = 0.25;
+  // A pull whose progress stream is silent this long is abandoned (and retried as transient).
+  int64_t pull_idle_timeout_ms = 60000;
   std::map<std::string, RegistryCredentials> registries;
 
   // features: name -> enabled on this worker

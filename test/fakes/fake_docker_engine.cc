@@ -78,6 +78,11 @@ int FakeDockerEngine::pulls() const {
   return pulls_;
 }
 
+std::vector<std::string> FakeDockerEngine::pull_auths() const {
+  std::lock_guard lock(mu_);
+  return pull_auths_;
+}
+
 void FakeDockerEngine::WaitUntilRunning() {
   std::unique_lock lock(mu_);
   BoundedWait(
@@ -106,13 +111,14 @@ Result<ImageInfo> FakeDockerEngine::InspectImage(const std::string& name) {
 }
 
 Status FakeDockerEngine::PullImage(const std::string& image, const std::string& tag,
-                                   const std::string&,
+                                   const std::string& registry_auth,
                                    const std::function<void(const PullEvent&)>& progress,
                                    std::stop_token) {
   std::string ref = image + ":" + tag;
   {
     std::lock_guard lock(mu_);
     ++pulls_;
+    pull_auths_.push_back(registry_auth);
     if (!pullable_.count(ref)) return pull_error;
   }
   progress({tag, "Pulling from " + image, "", 0, 0});

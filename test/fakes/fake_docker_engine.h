@@ -1,7 +1,7 @@
 // An in-memory DockerEngine for unit tests of logic (never instead of the real engine).
 //
 // Images: AddImage(name) makes a name inspectable; PullImage succeeds for names registered with
-// AddPullable and fails with `pull_error` otherwise. Containers: CreateContainer records the
+// AddPullable and fails with `pull_error` otherwise (and records the registry auth it got). Containers: CreateContainer records the
 // spec and asks `behaviour` what the container will do. A started container writes its output
 // to attached readers and exits at once with its exit code, or (run_until_killed) waits for
 // KillContainer, which makes it exit with 137. Files: AddFile/AddDir/AddSymlink describe one
@@ -55,6 +55,7 @@ class FakeDockerEngine final : public DockerEngine {
   std::set<std::string> live_containers() const;  // created and not removed
   int kills() const;
   int pulls() const;
+  std::vector<std::string> pull_auths() const;  // the registry_auth of every PullImage call
   // Blocks until some container is running.
   void WaitUntilRunning();
 
@@ -119,6 +120,7 @@ class FakeDockerEngine final : public DockerEngine {
   int next_id_ = 0;
   int kills_ = 0;
   int pulls_ = 0;
+  std::vector<std::string> pull_auths_;
 };
 
 }  // namespace docker_worker::testing

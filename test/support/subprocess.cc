@@ -66,6 +66,14 @@ ProcessResult Subprocess::Wait() {
   return r;
 }
 
+bool Subprocess::Running() {
+  if (pid_ <= 0) return false;
+  int status = 0;
+  if (waitpid(pid_, &status, WNOHANG) == 0) return true;
+  pid_ = -1;
+  return false;
+}
+
 ProcessResult RunProcess(std::vector<std::string> argv, std::map<std::string, std::string> env,
                          const std::string& stdout_path, const std::string& stderr_path) {
   Subprocess p(std::move(argv), std::move(env), stdout_path, stderr_path);

@@ -25,6 +25,8 @@ class Subprocess {
   ~Subprocess();
   void Signal(int sig);
   ProcessResult Wait();
+  // False once the process has exited (it is then reaped; Wait() reports nothing more).
+  bool Running();
 
  private:
   pid_t pid_ = -1;

@@ -341,6 +341,8 @@ TEST_CASE("the config schema checks types and ranges", "[schema][config]") {
   CHECK(Errors(ConfigSchema(), R"({"capacity": -1})") == Lines{"/capacity: must be >= 0"});
   CHECK(Errors(ConfigSchema(), R"({"dockerConfig": {"randomizationFactor": 1.5}})") ==
         Lines{"/dockerConfig/randomizationFactor: must be <= 1"});
+  CHECK(Errors(ConfigSchema(), R"({"dockerConfig": {"pullIdleTimeout": 500}})") ==
+        Lines{"/dockerConfig/pullIdleTimeout: must be >= 1000"});
   CHECK(Errors(ConfigSchema(), R"({"task": {"reclaimDivisor": 0}})") ==
         Lines{"/task/reclaimDivisor: must be > 0"});
   CHECK(Errors(ConfigSchema(), R"({"liveLog": {"port": 70000}})") ==
@@ -360,6 +362,7 @@ TEST_CASE("the config schema accepts our own keys and worker-runner's", "[schema
     "workerNodeType": "m5.large", "instanceType": "m5.large", "instanceId": "i-1",
     "region": "us-east-1", "publicIp": "1.2.3.4", "privateIp": "10.0.0.1", "host": "h",
     "registries": {"quay.io/mozilla": {"username": "u", "password": "p", "email": "e@x"}},
+    "dockerConfig": {"defaultRegistry": "mirror.example.com", "pullIdleTimeout": 2000},
     "shutdown": {"enabled": true, "afterIdleSeconds": 900, "nodeTerminationPoll": 5000},
     "deviceManagement": {"phone": {"enabled": false, "sims": 1, "type": "flame"}},
     "signingKeyLocation": "/etc/k", "dockerWorkerPrivateKey": "/etc/p",

@@ -9,6 +9,7 @@
 #include "fakes/fake_docker_engine.h"
 #include "fakes/fake_run_queue.h"
 #include "fakes/manual_clock.h"
+#include "docker_worker/base64.h"
 #include "docker_worker/time_format.h"
 #include "fakes/temp_dir.h"
 
@@ -277,6 +278,125 @@ TEST_CASE("transient pull errors are retried with backoff on the clock", "[unit]
   }
   t.join();
   CHECK(h.docker.pulls() == 3);
+  CHECK(h.queue.resolution() == Resolution::Failed());
+}
+
+// A worker with credentials for reg.example.com/team: its images need the image scope.
+struct PrivateRegistryHarness : Harness {
+  PrivateRegistryHarness() {
+    config.registries["reg.example.com/team"] = {"robot", "hunter2-secret", ""};
+    docker.AddPullable("reg.example.com/team/app:1.0");
+  }
+  bool LogHasPassword() const { return log().find("hunter2-secret") != std::string::npos; }
+};
+
+TEST_CASE("private image: credentials go to the engine when the task holds the scope", "[unit]") {
+  PrivateRegistryHarness h;
+  RunResult r = h.Run(R"({"image": "reg.example.com/team/app:1.0", "maxRunTime": 60})",
+                      R"("scopes": ["docker-worker:image:reg.example.com/team/app:1.0"])");
+  CHECK(r.resolution == Resolution::Completed());
+  REQUIRE(h.docker.pull_auths().size() == 1);
+  auto decoded = Base64Decode(h.docker.pull_auths()[0], {Base64::kUrlSafe});
+  REQUIRE(decoded);
+  CHECK(decoded->find("\"password\":\"hunter2-secret\"") != std::string::npos);
+  CHECK(decoded->find("\"serveraddress\":\"reg.example.com\"") != std::string::npos);
+  CHECK(h.log().find("with this worker's credentials for reg.example.com") != std::string::npos);
+  CHECK_FALSE(h.LogHasPassword());
+}
+
+TEST_CASE("private image: a prefix scope covers it; public images need none", "[unit]") {
+  PrivateRegistryHarness h;
+  CHECK(h.Run(R"({"image": "reg.example.com/team/app:1.0", "maxRunTime": 60})",
+              R"("scopes": ["docker-worker:image:reg.example.com/team/*"])")
+            .resolution == Resolution::Completed());
+  PrivateRegistryHarness h2;
+  h2.docker.AddPullable("reg.example.com/public/app:latest");
+  CHECK(h2.Run(R"({"image": "reg.example.com/public/app", "maxRunTime": 60})").resolution ==
+        Resolution::Completed());
+  REQUIRE(h2.docker.pull_auths().size() == 1);
+  CHECK(h2.docker.pull_auths()[0].empty());  // no credentials for reg.example.com/public
+}
+
+TEST_CASE("private image: without the scope the task fails with upstream's message", "[unit]") {
+  PrivateRegistryHarness h;
+  RunResult r = h.Run(R"({"image": "reg.example.com/team/app:1.0", "maxRunTime": 60})",
+                      R"("scopes": ["docker-worker:image:reg.example.com/team/app:2.0"])");
+  CHECK(r.resolution == Resolution::Failed());
+  CHECK(h.log().find("[taskcluster:error] Pulling docker image has failed.") != std::string::npos);
+  CHECK(h.log().find("[taskcluster:error] Error: Not authorized to use "
+                     "{\"name\":\"reg.example.com/team/app:1.0\",\"type\":\"docker-image\"}.  "
+                     "Ensure that the task scopes are correctly defined in the task definition") !=
+        std::string::npos);
+  CHECK(h.docker.pulls() == 0);
+  // The object form prints as written; an image already on the host is refused too.
+  PrivateRegistryHarness h2;
+  h2.docker.AddImage("reg.example.com/team/app:1.0");
+  CHECK(h2.Run(R"({"image": {"type": "docker-image", "name": "reg.example.com/team/app:1.0"},
+                   "maxRunTime": 60})")
+            .resolution == Resolution::Failed());
+  CHECK(h2.log().find("Not authorized to use {\"type\":\"docker-image\",\"name\":"
+                      "\"reg.example.com/team/app:1.0\"}.  Ensure") != std::string::npos);
+}
+
+TEST_CASE("private image: the image scope may come from a role", "[unit]") {
+  PrivateRegistryHarness h;
+  int expansions = 0;
+  h.expand_scopes = [&](const std::vector<std::string>&) -> Result<std::vector<std::string>> {
+    ++expansions;
+    return std::vector<std::string>{"assume:project:x", "docker-worker:image:reg.example.com/*"};
+  };
+  CHECK(h.Run(R"({"image": "reg.example.com/team/app:1.0", "maxRunTime": 60})",
+              R"("scopes": ["assume:project:x"])")
+            .resolution == Resolution::Completed());
+  CHECK(expansions == 1);
+}
+
+TEST_CASE("private image: refused credentials fail at once, naming the registry", "[unit]") {
+  PrivateRegistryHarness h;
+  h.docker.pull_error = Status(Code::kPermissionDenied,
+                               "unauthorized: authentication required (hunter2-secret)");
+  RunResult r = h.Run(R"({"image": "reg.example.com/team/other:1.0", "maxRunTime": 60})",
+                      R"("scopes": ["docker-worker:image:reg.example.com/team/other:1.0"])");
+  CHECK(r.resolution == Resolution::Failed());
+  CHECK(h.docker.pulls() == 1);  // never retried
+  CHECK(h.log().find("Error: the registry reg.example.com refused the credentials this worker "
+                     "has for it (worker config \"registries\", key \"reg.example.com/team\")") !=
+        std::string::npos);
+  CHECK_FALSE(h.LogHasPassword());  // even if a registry echoed it
+}
+
+TEST_CASE("a registry refusing an anonymous pull says no credentials were sent", "[unit]") {
+  Harness h;
+  h.docker.pull_error = Status(Code::kPermissionDenied, "no basic auth credentials");
+  RunResult r = h.Run(R"({"image": "127.0.0.1:5000/team/app:1.0", "maxRunTime": 60})");
+  CHECK(r.resolution == Resolution::Failed());
+  CHECK(h.docker.pulls() == 1);
+  CHECK(h.log().find("Error: the registry 127.0.0.1:5000 refused to serve "
+                     "127.0.0.1:5000/team/app:1.0 without credentials") != std::string::npos);
+}
+
+TEST_CASE("a bad image name fails at once, before any engine call", "[unit]") {
+  Harness h;
+  RunResult r = h.Run(R"({"image": "Team/App:1", "maxRunTime": 60})");
+  CHECK(r.resolution == Resolution::Failed());
+  CHECK(h.docker.pulls() == 0);
+  CHECK(h.log().find("[taskcluster:error] Error: invalid image name \"Team/App:1\": repository "
+                     "names must be lower case") != std::string::npos);
+}
+
+TEST_CASE("a stalled pull is retried like any transient error", "[unit]") {
+  Harness h;
+  h.config.pull_max_attempts = 2;
+  h.docker.pull_error =
+      Status(Code::kDeadlineExceeded, "no pull progress from the Docker engine for 60 s");
+  auto& run = h.Make(R"({"image": "stalls:1", "maxRunTime": 60})");
+  std::thread t([&] { run.Run(); });
+  h.clock.WaitForSleepCalls(1);
+  h.clock.Advance(std::chrono::minutes(5));
+  t.join();
+  CHECK(h.docker.pulls() == 2);
+  CHECK(h.log().find("Pull of stalls:1 failed (no pull progress from the Docker engine for 60 s); "
+                     "retrying in") != std::string::npos);
   CHECK(h.queue.resolution() == Resolution::Failed());
 }
 
