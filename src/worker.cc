@@ -81,34 +81,34 @@ int Worker::Housekeeping(int free, const std::set<std::string>& live) {
     bytes = disk_probe_(config_.docker_volume);
     return bytes.ok() ? ClaimableTasks(*bytes, threshold, free) : free;  // unknown: claim
   };
-  int n = claimable();
-  bool swept = false;
-  if (n < free) {  // disk pressure: collect what can go, then look again
-    LogSweep("garbageCollection", gc_.Sweep(true, live));
-    swept = true;
-    n = claimable();
-  }
-  const TimePoint now = clock_.Now();
-  if (!swept && now >= next_sweep_) {
-    LogSweep("garbageCollection", gc_.Sweep(false, live));
-    swept = true;
-  }
-  if (swept) next_sweep_ = now + Millis(config_.gc_interval_ms);
-
-  const int verdict = !bytes.ok() ? 2 : n < free ? 1 : 0;
-  if (threshold > 0 && verdict != disk_verdict_) {
+  // One "diskspace" line per change of verdict, never one per poll.
+  auto report = [&](int n) {
+    const int verdict = !bytes.ok() ? 2 : n < free ? 1 : 0;
+    if (threshold == 0 || verdict == disk_verdict_) return;
     disk_verdict_ = verdict;
     if (!bytes.ok()) {
       log_.Event("diskspace", {{"state", "unknown"},
                                {"path", config_.docker_volume},
                                {"error", bytes.status().message()}});
-    } else {
-      log_.Event("diskspace", {{"state", verdict == 1 ? "low" : "ok"},
-                               {"path", config_.docker_volume},
-                               {"freeBytes", std::to_string(*bytes)},
-                               {"thresholdBytes", std::to_string(threshold)},
-                               {"freeSlots", std::to_string(free)},
-                               {"claimable", std::to_string(n)}});
+      return;
+    }
+    log_.Event("diskspace", {{"state", verdict == 1 ? "low" : "ok"},
+                             {"path", config_.docker_volume},
+                             {"freeBytes", std::to_string(*bytes)},
+                             {"thresholdBytes", std::to_string(threshold)},
+                             {"freeSlots", std::to_string(free)},
+                             {"claimable", std::to_string(n)}});
+  };
+  int n = claimable();
+  report(n);
+  const TimePoint now = clock_.Now();
+  if (n < free || now >= next_sweep_) {
+    const bool pressure = n < free;  // too little for every free slot: collect what can go
+    LogSweep("garbageCollection", gc_.Sweep(pressure, live));
+    next_sweep_ = now + Millis(config_.gc_interval_ms);
+    if (pressure) {
+      n = claimable();
+      report(n);
     }
   }
   return n;
