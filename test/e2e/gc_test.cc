@@ -133,7 +133,7 @@ class OwnTag {
   bool ok_ = false;
 };
 
-TEST_CASE("e2e: disk pressure stops claiming until space is free; in-use caches and images "
+TEST_CASE("e2e: disk pressure stops claiming until space is free, in-use caches and images "
           "survive", "[e2e]") {
   constexpr int kMegabytes = 100;
   constexpr int kThreshold = 30 * 1000 * 1000;  // per free slot

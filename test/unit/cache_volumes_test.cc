@@ -34,7 +34,7 @@ struct Harness {
   }
 };
 
-TEST_CASE("caches: a released instance is reused; a held one is never handed out twice",
+TEST_CASE("caches: a released instance is reused, a held one is never handed out twice",
           "[unit]") {
   Harness h;
   CacheLease a = h.Acquire("build");

@@ -196,7 +196,7 @@ TEST_CASE("finished tasks free their slot and the next claim follows", "[unit]")
 
 constexpr uint64_t kThreshold = 1000;
 
-TEST_CASE("disk: no claimWork while the disk is low; claiming resumes once space is free",
+TEST_CASE("disk: no claimWork while the disk is low, claiming resumes once space is free",
           "[unit]") {
   Harness h;
   h.config.diskspace_threshold = kThreshold;
