@@ -502,9 +502,14 @@ std::unique_ptr<Child> StartDaemon(const std::string& binary, LocalQueue& lq,
                                    const std::string& worker_type, int capacity,
                                    const std::string& work_dir) {
   fs::create_directories(work_dir);
+  // Upstream's test-profile disk threshold (1 GB per slot), so the host's free space does not
+  // limit claiming at capacity 4.
+  const std::string config = work_dir + "/worker.json";
+  std::ofstream(config) << R"({"capacityManagement": {"diskspaceThreshold": 1000000000},
+                              "dockerVolume": ")" << work_dir << R"("})";
   auto daemon = std::make_unique<Child>(
       "docker-worker start",
-      std::vector<std::string>{binary, "start", "--root-url", lq.root_url(), "--provisioner-id",
+      std::vector<std::string>{binary, "start", "--config", config, "--root-url", lq.root_url(), "--provisioner-id",
                                "bench", "--worker-type", worker_type, "--worker-group", "bench",
                                "--worker-id", worker_type, "--capacity", std::to_string(capacity),
                                "--work-dir", work_dir},

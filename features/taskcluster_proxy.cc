@@ -12,6 +12,7 @@
 
 #include "docker_worker/features.h"
 #include "docker_worker/taskcluster_proxy.h"
+#include "docker_worker/worker_labels.h"
 
 namespace docker_worker {
 namespace {
@@ -47,10 +48,7 @@ class TaskclusterProxyFeature final : public Feature {
     const std::string run = ctx.task_id + "/" + std::to_string(ctx.run_id);
     auto id = ctx.docker.CreateNetwork(
         "docker-worker-" + ctx.task_id + "-" + std::to_string(ctx.run_id),
-        {{"docker-worker.managed", "true"},
-         {"docker-worker.worker-id", ctx.config.worker_id},
-         {"docker-worker.task-id", ctx.task_id},
-         {"docker-worker.run-id", std::to_string(ctx.run_id)}});
+        RunLabels(ctx.config.worker_id, ctx.task_id, ctx.run_id));
     if (!id.ok()) return Status::TaskFailed("cannot create the proxy network: " + id.status().message());
     network_id_ = *id;
     auto net = ctx.docker.InspectNetwork(network_id_);

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "docker_worker/cache_volumes.h"
 #include "docker_worker/encrypted_env.h"
 #include "docker_worker/engine_api.h"
 #include "docker_worker/local_run_queue.h"
@@ -181,6 +182,8 @@ int RunCommand(const std::vector<std::string>& args) {
     return kExitUsage;
   }
   LocalRunQueue queue(opts->output);
+  WorkerLog no_log(nullptr);
+  CacheVolumes caches(config.cache_volume_path, clock, no_log);
   TaskRun run(TaskRun::Inputs{
       .config = config,
       .task = std::move(*task),
@@ -200,6 +203,8 @@ int RunCommand(const std::vector<std::string>& args) {
       .report_incident = [](const std::string& detail) {
         std::cerr << "docker-worker run: " << detail << "\n";
       },
+      .caches = &caches,
+      .gc = nullptr,
   });
 
   RunResult result;

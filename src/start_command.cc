@@ -11,6 +11,7 @@
 #include <memory>
 #include <regex>
 
+#include "docker_worker/cache_volumes.h"
 #include "docker_worker/encrypted_env.h"
 #include "docker_worker/engine_api.h"
 #include "docker_worker/http_queue.h"
@@ -210,8 +211,9 @@ int StartCommand(const std::vector<std::string>& args) {
     return kExitUnavailable;
   }
   log.Event("liveLog", {{"url", (*live_log)->UrlFor("<token>")}});
+  CacheVolumes caches(config->cache_volume_path, clock, log);
   Worker worker(*config, queue, docker, clock, log, work_dir, live_log->get(),
-                env_decryptor->get());
+                env_decryptor->get(), &caches);
 
   running_worker = &worker;
   if (stop_requested) worker.Shutdown(true);

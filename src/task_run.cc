@@ -15,6 +15,7 @@
 #include "docker_worker/privilege_gates.h"
 #include "docker_worker/scopes.h"
 #include "docker_worker/secret_env.h"
+#include "docker_worker/worker_labels.h"
 
 namespace docker_worker {
 namespace {
@@ -91,7 +92,13 @@ RunResult TaskRun::Run() {
       WriteHeader();
       status = StartFeatures();
       if (status.ok()) status = ValidatePayload();
-      if (status.ok()) status = PrepareImage();
+      if (status.ok()) {
+        // The collector cannot remove the image between the look-up and the pin.
+        std::shared_lock<std::shared_mutex> readying;
+        if (in_.gc) readying = in_.gc->HoldImages();
+        status = PrepareImage();
+        if (status.ok() && in_.gc) image_pin_ = in_.gc->UseImage(ctx_.image_id);
+      }
       ContainerSpec spec;
       if (status.ok()) status = BuildContainerSpec(spec);
       if (status.ok()) status = RunContainer(spec);
@@ -116,6 +123,14 @@ void TaskRun::WriteHeader() {
   log_.Info(std::string("Worker Version: ") + DOCKER_WORKER_VERSION);
   log_.Info("Public IP: " + OrUndefined(c.public_ip));
   log_.Info("Hostname: " + c.hostname);
+  // Read as written (the payload is validated later), like upstream.
+  if (const json::Value* cache = json::FindObject(in_.task.payload(), "cache")) {
+    for (const auto& m : cache->GetObject()) {
+      if (!m.value.IsString()) continue;
+      log_.Info("using cache \"" + std::string(m.name.GetString(), m.name.GetStringLength()) +
+                "\" -> " + std::string(m.value.GetString(), m.value.GetStringLength()));
+    }
+  }
   log_.Write("\r\n");
 }
 
@@ -220,7 +235,18 @@ Status TaskRun::BuildContainerSpec(ContainerSpec& spec) {
       return refuse("Device \"" + device + "\" is not supported by this worker yet.");
     }
   }
-  if (!p.cache.empty()) return refuse("Caches are not supported by this worker yet.");
+  for (const auto& [name, mount_point] : p.cache) {
+    Status s = CacheVolumes::CheckName(name);
+    if (s.ok()) s = CacheVolumes::CheckMountPoint(name, mount_point);
+    if (!s.ok()) return refuse(s.message());
+  }
+  if (!p.cache.empty() && !in_.caches) return refuse("This worker has no cache volumes.");
+  for (const auto& [name, mount_point] : p.cache) {
+    auto lease = in_.caches->Acquire(name);
+    if (!lease.ok()) return refuse(lease.status().message());
+    spec.binds.push_back(lease->path() + ":" + mount_point + ":rw");
+    cache_leases_.push_back(std::move(*lease));
+  }
   EnvVars secrets;
   if (!p.encrypted_env.empty()) {
     std::string detail;
@@ -275,10 +301,7 @@ Status TaskRun::BuildContainerSpec(ContainerSpec& spec) {
     spec.cmd = std::move(launch->cmd);
     secret_env_archive_ = std::move(launch->archive);
   }
-  spec.labels = {{"docker-worker.managed", "true"},
-                 {"docker-worker.worker-id", c.worker_id},
-                 {"docker-worker.task-id", in_.task_id},
-                 {"docker-worker.run-id", std::to_string(in_.run_id)}};
+  spec.labels = RunLabels(c.worker_id, in_.task_id, in_.run_id);
   spec.tty = true;
   spec.privileged = p.privileged;
   spec.shm_size = kShmSize;
@@ -442,7 +465,18 @@ RunResult TaskRun::Conclude(const Status& status) {
     std::lock_guard lock(mu_);
     container = container_id_;
   }
-  if (!container.empty()) (void)in_.docker.RemoveContainer(container);
+  // onExitStatus.purgeCaches: a failed run whose exit code is listed empties its caches.
+  if (payload_ && result.resolution.state != RunState::kCompleted) {
+    const auto& purge = payload_->purge_cache_exit_codes;
+    if (std::find(purge.begin(), purge.end(), result.exit_code) != purge.end()) {
+      for (CacheLease& lease : cache_leases_) lease.PurgeOnRelease();
+    }
+  }
+  Status removed = container.empty() ? Status::Ok() : in_.docker.RemoveContainer(container);
+  // A cache instance is free again only once no container has it mounted.
+  if (!removed.ok() && in_.gc) in_.gc->RemoveLater(container, std::move(cache_leases_));
+  cache_leases_.clear();
+  image_pin_.Reset();
   for (size_t i = features_.size(); i-- > 0;) {
     Status s = features_[i]->Stop(ctx_, outcome);
     if (!s.ok() && result.resolution.state == RunState::kCompleted) {

@@ -5,6 +5,7 @@
 
 #include "docker_worker/auth_client.h"
 #include "docker_worker/time_format.h"
+#include "docker_worker/worker_labels.h"
 
 namespace docker_worker {
 
@@ -20,7 +21,7 @@ struct Worker::Slot {
 
 Worker::Worker(const WorkerConfig& config, Queue& queue, DockerEngine& docker, Clock& clock,
                WorkerLog& log, std::string work_root, LiveLogServer* live_log,
-               EnvDecryptor* env_decryptor)
+               EnvDecryptor* env_decryptor, CacheVolumes* caches, DiskProbe disk_probe)
     : config_(config),
       queue_(queue),
       docker_(docker),
@@ -28,7 +29,10 @@ Worker::Worker(const WorkerConfig& config, Queue& queue, DockerEngine& docker, C
       log_(log),
       work_root_(std::move(work_root)),
       live_log_(live_log),
-      env_decryptor_(env_decryptor) {}
+      env_decryptor_(env_decryptor),
+      caches_(caches),
+      disk_probe_(disk_probe ? std::move(disk_probe) : DiskProbe(FreeDiskBytes)),
+      gc_(docker, caches, clock, log, config.worker_id, Millis(config.image_expiration_ms)) {}
 
 Worker::~Worker() {
   Shutdown(true);
@@ -51,13 +55,74 @@ void Worker::WaitForAllRuns() {
   ReapFinished(lock);
 }
 
+std::set<std::string> Worker::LiveRunsLocked() const {
+  std::set<std::string> live;
+  for (const auto& s : slots_) {
+    if (!s->done) live.insert(RunKey(s->claim.task_id, s->claim.run_id));
+  }
+  return live;
+}
+
+void Worker::LogSweep(const char* kind, const GarbageCollector::Counts& n) {
+  if (n.total() == 0) return;
+  log_.Event(kind, {{"containers", std::to_string(n.containers)},
+                    {"networks", std::to_string(n.networks)},
+                    {"volumes", std::to_string(n.volumes)},
+                    {"images", std::to_string(n.images)},
+                    {"caches", std::to_string(n.caches)}});
+}
+
+int Worker::Housekeeping(int free, const std::set<std::string>& live) {
+  const uint64_t threshold =
+      config_.diskspace_threshold > 0 ? static_cast<uint64_t>(config_.diskspace_threshold) : 0;
+  Result<uint64_t> bytes = uint64_t{0};
+  auto claimable = [&] {
+    if (threshold == 0) return free;
+    bytes = disk_probe_(config_.docker_volume);
+    return bytes.ok() ? ClaimableTasks(*bytes, threshold, free) : free;  // unknown: claim
+  };
+  // One "diskspace" line per change of verdict, never one per poll.
+  auto report = [&](int n) {
+    const int verdict = !bytes.ok() ? 2 : n < free ? 1 : 0;
+    if (threshold == 0 || verdict == disk_verdict_) return;
+    disk_verdict_ = verdict;
+    if (!bytes.ok()) {
+      log_.Event("diskspace", {{"state", "unknown"},
+                               {"path", config_.docker_volume},
+                               {"error", bytes.status().message()}});
+      return;
+    }
+    log_.Event("diskspace", {{"state", verdict == 1 ? "low" : "ok"},
+                             {"path", config_.docker_volume},
+                             {"freeBytes", std::to_string(*bytes)},
+                             {"thresholdBytes", std::to_string(threshold)},
+                             {"freeSlots", std::to_string(free)},
+                             {"claimable", std::to_string(n)}});
+  };
+  int n = claimable();
+  report(n);
+  const TimePoint now = clock_.Now();
+  if (n < free || now >= next_sweep_) {
+    const bool pressure = n < free;  // too little for every free slot: collect what can go
+    LogSweep("garbageCollection", gc_.Sweep(pressure, live));
+    next_sweep_ = now + Millis(config_.gc_interval_ms);
+    if (pressure) {
+      n = claimable();
+      report(n);
+    }
+  }
+  return n;
+}
+
 void Worker::Run() {
+  LogSweep("startupSweep", gc_.SweepLeftovers({}));
   log_.Event("workerReady", {{"workerPool", config_.WorkerPool()},
                              {"workerId", config_.worker_id},
                              {"capacity", std::to_string(config_.capacity)}});
   const Millis poll_interval(config_.poll_interval_ms);
   while (true) {
     int free = 0;
+    std::set<std::string> live;
     {
       std::unique_lock lock(mu_);
       ReapFinished(lock);
@@ -67,8 +132,14 @@ void Worker::Run() {
         cv_.wait(lock, [&] { return shutting_down_ || BusyLocked() < config_.capacity; });
         continue;
       }
+      live = LiveRunsLocked();  // exact for the sweep: only this thread starts runs
     }
-    auto claims = queue_.ClaimWork(std::min(free, 32), {});
+    const int claimable = Housekeeping(free, live);
+    if (claimable <= 0) {  // not enough disk for one more task
+      clock_.SleepUntil(clock_.Now() + poll_interval, shutdown_.get_token());
+      continue;
+    }
+    auto claims = queue_.ClaimWork(std::min(claimable, 32), {});
     if (!claims.ok()) {
       log_.Event("task retrieval error", {{"error", claims.status().message()}});
     } else {
@@ -132,6 +203,8 @@ void Worker::StartRun(Claim claim) {
           [this, task_id = s.claim.task_id](const std::string& detail) {
             log_.Event("secretDataViolation", {{"taskId", task_id}, {"detail", detail}});
           },
+      .caches = caches_,
+      .gc = &gc_,
   });
   log_.Event("taskStart", {{"taskId", s.claim.task_id},
                            {"runId", std::to_string(s.claim.run_id)},

@@ -46,7 +46,11 @@ constexpr const char* kDefaults = R"({
     "hostSharedMemory": {"enabled": true},
     "kvm": {"enabled": true}
   },
-  "cache": {"enabled": true},
+  "cache": {"enabled": true, "volumeCachePath": "/mnt/var/cache/docker-worker"},
+  "garbageCollection": {"imageExpiration": 7200000, "containerExpiration": 1800000,
+                        "interval": 60000},
+  "capacityManagement": {"diskspaceThreshold": 30000000000},
+  "dockerVolume": "/mnt",
   "artifacts": {
     "skipCompressionExtensions": [".7z", ".bz2", ".deb", ".dmg", ".flv", ".gif", ".gz",
       ".jpeg", ".jpg", ".png", ".swf", ".tbz", ".tgz", ".webp", ".whl", ".woff", ".woff2",
@@ -150,7 +154,17 @@ WorkerConfig Extract(std::shared_ptr<json::Document> doc) {
   }
   if (const auto* cache = json::FindObject(d, "cache")) {
     c.caches_enabled = json::GetBool(*cache, "enabled").value_or(true);
+    c.cache_volume_path = json::GetString(*cache, "volumeCachePath").value_or(c.cache_volume_path);
   }
+  if (const auto* gc = json::FindObject(d, "garbageCollection")) {
+    c.image_expiration_ms = json::GetInt(*gc, "imageExpiration").value_or(c.image_expiration_ms);
+    c.gc_interval_ms = json::GetInt(*gc, "interval").value_or(c.gc_interval_ms);
+  }
+  if (const auto* cm = json::FindObject(d, "capacityManagement")) {
+    c.diskspace_threshold =
+        json::GetInt(*cm, "diskspaceThreshold").value_or(c.diskspace_threshold);
+  }
+  c.docker_volume = json::GetString(d, "dockerVolume").value_or(c.docker_volume);
   if (const auto* a = json::FindObject(d, "artifacts")) {
     if (const auto* exts = json::FindArray(*a, "skipCompressionExtensions")) {
       for (const auto& e : exts->GetArray()) {

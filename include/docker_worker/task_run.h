@@ -4,7 +4,8 @@
 //   select features -> header -> features Link+Start -> validate payload -> image
 //   -> container spec (privileges, env, encryptedEnv) -> create (+ secret env upload), attach,
 //   start, wait (maxRunTime)
-//   -> features Finish (artifacts) -> footer -> remove container -> features Stop (reverse)
+//   -> features Finish (artifacts) -> footer -> remove container -> release caches (purged if
+//   onExitStatus.purgeCaches lists the exit code of a failed run) -> features Stop (reverse)
 //   -> resolve with the run's queue (unless canceled)
 // and returns how it ended. Every failure is written to the task log with upstream's message
 // and maps to upstream's resolution (failed, or exception with a reason); the container is
@@ -21,10 +22,12 @@
 #include <string>
 #include <vector>
 
+#include "docker_worker/cache_volumes.h"
 #include "docker_worker/clock.h"
 #include "docker_worker/docker_engine.h"
 #include "docker_worker/encrypted_env.h"
 #include "docker_worker/feature.h"
+#include "docker_worker/garbage_collector.h"
 #include "docker_worker/run_queue.h"
 #include "docker_worker/scopes.h"
 #include "docker_worker/task_context.h"
@@ -68,6 +71,11 @@ class TaskRun {
     // Receives the worker-log detail of a secret data violation (entry index, failed check,
     // incident id; never a name or value). May be empty.
     std::function<void(const std::string& detail)> report_incident = {};
+    // The host's cache volumes for payload.cache; null: tasks asking for a cache fail.
+    CacheVolumes* caches = nullptr;
+    // The daemon's collector: the run pins its image there, and hands over its container (with
+    // the caches it mounted) if removing it fails. Null (`run`): nothing is recorded.
+    GarbageCollector* gc = nullptr;
   };
 
   explicit TaskRun(Inputs inputs);
@@ -114,6 +122,8 @@ class TaskRun {
   int64_t exit_code_ = -1;
   bool container_exited_ = false;
   std::string secret_env_archive_;  // uploaded into the created container (secret_env.h)
+  std::vector<CacheLease> cache_leases_;  // released once the container is gone
+  ImagePin image_pin_;
 
   mutable std::mutex mu_;
   StopKind stop_ = StopKind::kNone;

@@ -70,6 +70,13 @@ struct WorkerConfig {
   // deviceManagement: device name -> tasks may ask for it (cpu off, the others on by default)
   std::map<std::string, bool> devices;
   bool caches_enabled = true;  // cache.enabled
+  std::string cache_volume_path = "/mnt/var/cache/docker-worker";  // cache.volumeCachePath
+
+  // garbage collection and disk (daemon)
+  int64_t image_expiration_ms = 7200000;  // garbageCollection.imageExpiration
+  int64_t gc_interval_ms = 60000;         // garbageCollection.interval
+  int64_t diskspace_threshold = 30000000000;  // capacityManagement.diskspaceThreshold, bytes
+  std::string docker_volume = "/mnt";     // dockerVolume: the mount whose free space counts
   // Port of each task's taskcluster proxy on its network's gateway. Not a config key: tasks
   // expect http://taskcluster/ (port 80); tests set 0 (any free port).
   int taskcluster_proxy_port = 80;

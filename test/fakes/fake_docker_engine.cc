@@ -8,6 +8,19 @@
 namespace docker_worker::testing {
 namespace {
 
+// Whether `labels` carry every filter ("key" or "key=value"), as the engine's label filter.
+bool MatchesLabels(const std::map<std::string, std::string>& labels,
+                   const std::vector<std::string>& filters) {
+  for (const auto& f : filters) {
+    size_t eq = f.find('=');
+    auto it = labels.find(f.substr(0, eq));
+    if (it == labels.end() || (eq != std::string::npos && it->second != f.substr(eq + 1))) {
+      return false;
+    }
+  }
+  return true;
+}
+
 std::string Basename(const std::string& path) {
   size_t slash = path.rfind('/');
   return slash == std::string::npos ? path : path.substr(slash + 1);
@@ -130,8 +143,32 @@ Status FakeDockerEngine::PullImage(const std::string& image, const std::string& 
 
 Status FakeDockerEngine::RemoveImage(const std::string& name) {
   std::lock_guard lock(mu_);
-  images_.erase(name);
+  // By name, or by id (every name of that id), refused while a container uses it.
+  std::string id = images_.count(name) ? images_[name].id : name;
+  for (const auto& [cid, c] : containers_) {
+    if (c.spec.image == id || c.spec.image == name) {
+      return Status(Code::kConflict, "image is being used by container " + cid);
+    }
+  }
+  size_t before = images_.size();
+  std::erase_if(images_, [&](const auto& entry) {
+    return entry.first == name || entry.second.id == name;
+  });
+  if (images_.size() == before) return Status(Code::kNotFound, "No such image: " + name);
+  removed_images_.push_back(name);
   return Status::Ok();
+}
+
+std::vector<std::string> FakeDockerEngine::removed_images() const {
+  std::lock_guard lock(mu_);
+  return removed_images_;
+}
+
+std::vector<std::string> FakeDockerEngine::image_names() const {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> out;
+  for (const auto& [name, image] : images_) out.push_back(name);
+  return out;
 }
 
 Result<std::string> FakeDockerEngine::CreateContainer(const ContainerSpec& spec) {
@@ -215,6 +252,7 @@ Status FakeDockerEngine::KillContainer(const std::string& id) {
 
 Status FakeDockerEngine::RemoveContainer(const std::string& id) {
   std::lock_guard lock(mu_);
+  if (!remove_container_error.ok()) return remove_container_error;
   containers_.erase(id);
   cv_.notify_all();
   return Status::Ok();
@@ -225,14 +263,10 @@ Result<std::vector<ContainerInfo>> FakeDockerEngine::ListContainers(
   std::lock_guard lock(mu_);
   std::vector<ContainerInfo> out;
   for (const auto& [id, c] : containers_) {
-    bool match = true;
-    for (const auto& l : labels) {
-      size_t eq = l.find('=');
-      auto it = c.spec.labels.find(l.substr(0, eq));
-      match = match && it != c.spec.labels.end() &&
-              (eq == std::string::npos || it->second == l.substr(eq + 1));
-    }
-    if (match) out.push_back({id, c.spec.image, "created", c.spec.labels, 0});
+    const char* state = c.state == State::kCreated   ? "created"
+                        : c.state == State::kRunning ? "running"
+                                                     : "exited";
+    if (MatchesLabels(c.spec.labels, labels)) out.push_back({id, c.spec.image, state, c.spec.labels, 0});
   }
   return out;
 }
@@ -293,10 +327,13 @@ Status FakeDockerEngine::RemoveNetwork(const std::string& id) {
   return Status::Ok();
 }
 
-Result<std::vector<NetworkInfo>> FakeDockerEngine::ListNetworks(const std::vector<std::string>&) {
+Result<std::vector<NetworkInfo>> FakeDockerEngine::ListNetworks(
+    const std::vector<std::string>& labels) {
   std::lock_guard lock(mu_);
   std::vector<NetworkInfo> out;
-  for (const auto& [id, n] : networks_) out.push_back(n);
+  for (const auto& [id, n] : networks_) {
+    if (MatchesLabels(n.labels, labels)) out.push_back(n);
+  }
   return out;
 }
 
@@ -313,10 +350,13 @@ Status FakeDockerEngine::RemoveVolume(const std::string& name) {
   return Status::Ok();
 }
 
-Result<std::vector<VolumeInfo>> FakeDockerEngine::ListVolumes(const std::vector<std::string>&) {
+Result<std::vector<VolumeInfo>> FakeDockerEngine::ListVolumes(
+    const std::vector<std::string>& labels) {
   std::lock_guard lock(mu_);
   std::vector<VolumeInfo> out;
-  for (const auto& [name, v] : volumes_) out.push_back(v);
+  for (const auto& [name, v] : volumes_) {
+    if (MatchesLabels(v.labels, labels)) out.push_back(v);
+  }
   return out;
 }
 

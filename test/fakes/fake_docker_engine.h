@@ -5,7 +5,9 @@
 // spec and asks `behaviour` what the container will do. A started container writes its output
 // to attached readers and exits at once with its exit code, or (run_until_killed) waits for
 // KillContainer, which makes it exit with 137. Files: AddFile/AddDir/AddSymlink describe one
-// filesystem shared by every container, served as tar by GetArchive. Thread-safe.
+// filesystem shared by every container, served as tar by GetArchive. Label filters of the List
+// calls work as the engine's; RemoveImage takes a name or an id and, like the engine, refuses
+// an image a container (any state) uses. Thread-safe.
 #pragma once
 
 #include <condition_variable>
@@ -35,6 +37,7 @@ class FakeDockerEngine final : public DockerEngine {
   Status pull_error = Status(Code::kNotFound, "manifest unknown");
   Status create_error;
   Status start_error;
+  Status remove_container_error;  // RemoveContainer fails with it (the container stays)
 
   // The image's own Entrypoint and Cmd are reported by InspectImage (by name or by id).
   void AddImage(const std::string& name, const std::string& id = "sha256:fake",
@@ -56,6 +59,8 @@ class FakeDockerEngine final : public DockerEngine {
   int kills() const;
   int pulls() const;
   std::vector<std::string> pull_auths() const;  // the registry_auth of every PullImage call
+  std::vector<std::string> removed_images() const;  // as RemoveImage was asked, in order
+  std::vector<std::string> image_names() const;     // names InspectImage knows
   // Blocks until some container is running.
   void WaitUntilRunning();
 
@@ -117,6 +122,7 @@ class FakeDockerEngine final : public DockerEngine {
   std::map<std::string, Node> files_;
   std::map<std::string, NetworkInfo> networks_;
   std::map<std::string, VolumeInfo> volumes_;
+  std::vector<std::string> removed_images_;
   int next_id_ = 0;
   int kills_ = 0;
   int pulls_ = 0;

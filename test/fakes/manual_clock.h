@@ -23,14 +23,29 @@ class ManualClock final : public Clock {
   bool SleepUntil(TimePoint deadline, std::stop_token stop) override {
     std::unique_lock lock(mu_);
     ++sleep_calls_;
+    ++sleeping_;
     cv_.notify_all();
-    return cv_.wait(lock, stop, [&] { return now_ >= deadline; });
+    bool reached = cv_.wait(lock, stop, [&] { return now_ >= deadline; });
+    --sleeping_;
+    cv_.notify_all();
+    return reached;
   }
 
   void Advance(Millis d) {
     std::lock_guard lock(mu_);
     now_ += d;
     cv_.notify_all();
+  }
+
+  // Blocks until exactly `n` threads are inside SleepUntil.
+  void WaitForSleepers(int n) {
+    std::unique_lock lock(mu_);
+    BoundedWait(cv_, lock, [&] { return sleeping_ == n; }, "sleeping threads");
+  }
+
+  int sleep_calls() const {
+    std::lock_guard lock(mu_);
+    return sleep_calls_;
   }
 
   // Blocks until SleepUntil has been entered `n` times in all since construction, so a test
@@ -45,6 +60,7 @@ class ManualClock final : public Clock {
   std::condition_variable_any cv_;
   TimePoint now_;
   int sleep_calls_ = 0;
+  int sleeping_ = 0;
 };
 
 }  // namespace docker_worker::testing

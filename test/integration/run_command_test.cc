@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <filesystem>
 #include <regex>
 #include <thread>
 
@@ -457,6 +458,129 @@ TEST_CASE("run: encryptedEnv needs a configured key; an unusable key stops the w
   CHECK(bad_key->process.exit_code == 64);
   CHECK(bad_key->stderr_text.find("dockerWorkerPrivateKey") != std::string::npos);
   CHECK(bad_key->stderr_text.find("/nonexistent/worker-key.asc") != std::string::npos);
+}
+
+// -------------------------------------------------------------------------------- caches
+
+// A cache root of the test's own, given to `run` through --config.
+struct CacheRoot {
+  TempDir dir;
+  std::string config = dir / "worker.json";
+  std::string root = dir / "caches";
+  CacheRoot() { WriteFile(config, R"({"cache": {"volumeCachePath": ")" + root + R"("}})"); }
+  std::vector<std::string> Args(const std::string& task_id = NewSlugId()) const {
+    return {"--config", config, "--scope", "docker-worker:cache:*", "--task-id", task_id};
+  }
+  // Instance directories of cache `name`.
+  std::vector<std::string> Instances(const std::string& name) const {
+    std::vector<std::string> out;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(root + "/" + name, ec)) {
+      if (e.is_directory()) out.push_back(e.path().string());
+    }
+    return out;
+  }
+};
+
+TEST_CASE("run: caches: a second task sees the first task's file", "[integration]") {
+  CacheRoot caches;
+  auto first = RunPayload(R"({"image": "taskenv/busybox:latest", "maxRunTime": 60,
+      "cache": {"build": "/home/cache"},
+      "command": ["sh", "-c", "test ! -e /home/cache/f && echo $TASK_ID > /home/cache/f"]})",
+                          caches.Args());
+  CHECK(first->State() == "completed");
+  CHECK(first->stdout_text.find("] using cache \"build\" -> /home/cache\n") != std::string::npos);
+  auto second = RunPayload(R"({"image": "taskenv/busybox:latest", "maxRunTime": 60,
+      "cache": {"build": "/home/cache"}, "command": ["sh", "-c", "printf saw-; cat /home/cache/f"]})",
+                           caches.Args());
+  CHECK(second->State() == "completed");
+  const std::string first_id = json::GetString(first->result, "taskId").value_or("?");
+  CHECK(second->stdout_text.find("saw-" + first_id + "\r\n") != std::string::npos);
+  CHECK(caches.Instances("build").size() == 1);
+}
+
+TEST_CASE("run: caches: concurrent tasks get different instances", "[integration]") {
+  CacheRoot caches;
+  // Each task marks its instance and waits for the test's go.
+  const std::string payload = R"({"image": "taskenv/busybox:latest", "maxRunTime": 60,
+      "cache": {"shared": "/c"}, "command": ["sh", "-c",
+      "touch /c/marker-$TASK_ID; i=0; while [ ! -e /c/go ]; do i=$((i+1)); [ $i -gt 600 ] && exit 9; sleep 0.05; done; ls /c | grep -c marker"]})";
+  Run a, b;
+  std::vector<std::unique_ptr<testing::Subprocess>> procs;
+  for (Run* r : {&a, &b}) {
+    WriteFile(r->dir / "payload.json", payload);
+    procs.push_back(std::make_unique<testing::Subprocess>(
+        r->Args(r->dir / "payload.json", caches.Args()), std::map<std::string, std::string>{},
+        r->dir / "stdout", r->dir / "stderr"));
+  }
+  // Bounded poll of the two processes: both instances marked.
+  std::vector<std::string> instances;
+  for (int i = 0; i < 300; ++i) {
+    instances = caches.Instances("shared");
+    int marked = 0;
+    for (const auto& dir : instances) {
+      for (const auto& e : std::filesystem::directory_iterator(dir)) {
+        marked += e.path().filename().string().rfind("marker-", 0) == 0;
+      }
+    }
+    if (marked == 2) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  REQUIRE(instances.size() == 2);
+  for (const auto& dir : instances) WriteFile(dir + "/go", "");
+  for (auto& p : procs) CHECK(p->Wait().exit_code == 0);
+  a.Finish();
+  b.Finish();
+  CHECK(a.State() == "completed");
+  CHECK(b.State() == "completed");
+  // Each saw only its own marker: one per instance.
+  INFO(a.stdout_text);
+  CHECK(a.stdout_text.find("=== Task Starting ===\n1\r\n") != std::string::npos);
+  CHECK(b.stdout_text.find("=== Task Starting ===\n1\r\n") != std::string::npos);
+}
+
+TEST_CASE("run: caches: onExitStatus.purgeCaches empties the cache of a failed run",
+          "[integration]") {
+  CacheRoot caches;
+  auto failed = RunPayload(R"({"image": "taskenv/busybox:latest", "maxRunTime": 60,
+      "cache": {"c": "/c"}, "onExitStatus": {"purgeCaches": [3]},
+      "command": ["sh", "-c", "echo junk > /c/junk; exit 3"]})",
+                           caches.Args());
+  CHECK(failed->State() == "failed");
+  CHECK(caches.Instances("c").empty());
+  auto kept = RunPayload(R"({"image": "taskenv/busybox:latest", "maxRunTime": 60,
+      "cache": {"c": "/c"}, "onExitStatus": {"purgeCaches": [3]},
+      "command": ["sh", "-c", "test ! -e /c/junk && echo keep > /c/keep; exit 4"]})",
+                         caches.Args());
+  CHECK(kept->State() == "failed");
+  CHECK(json::GetInt(kept->result, "exitCode") == 4);
+  auto instances = caches.Instances("c");
+  REQUIRE(instances.size() == 1);
+  CHECK(ReadFile(instances[0] + "/keep") == "keep\n");
+}
+
+TEST_CASE("run: caches: bad names fail with a clear message and create nothing",
+          "[integration]") {
+  CacheRoot caches;
+  struct Case {
+    const char* cache;
+    const char* message;
+  };
+  for (Case c : {Case{R"({"a::b": "/c"})",
+                      "Invalid key name was provided.  Ensure that the cache name does not "
+                      "contain \"::\"."},
+                 Case{R"({"../escape": "/c"})",
+                      "Invalid cache name \"../escape\": it must not contain \"/\"."}}) {
+    INFO(c.cache);
+    auto r = RunPayload(R"({"image": "taskenv/busybox:latest", "maxRunTime": 60, "command": ["true"],
+                            "cache": )" + std::string(c.cache) + "}",
+                        caches.Args());
+    CHECK(r->State() == "failed");
+    CHECK(r->stdout_text.find("Docker configuration could not be created.") != std::string::npos);
+    CHECK(r->stdout_text.find(c.message) != std::string::npos);
+  }
+  CHECK_FALSE(std::filesystem::exists(caches.root));
+  CHECK_FALSE(std::filesystem::exists(caches.dir / "escape"));
 }
 
 }  // namespace

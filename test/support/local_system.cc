@@ -33,9 +33,7 @@ LocalSystem::LocalSystem(Options options) : options_(std::move(options)) {
   for (char& c : worker_id_) {
     if (c == '_') c = '-';
   }
-  WriteFile(dir_ / "worker.json", options_.worker_config.empty()
-                                      ? R"({"taskQueue": {"pollInterval": 200}})"
-                                      : options_.worker_config);
+  WriteFile(dir_ / "worker.json", WorkerConfigText());
   if (!options_.worker_access_token.empty()) {
     WriteFile(dir_ / "clients.json",
               R"([{"clientId": "root", "accessToken": ")" + NewSlugId() + NewSlugId() +
@@ -52,6 +50,26 @@ LocalSystem::LocalSystem(Options options) : options_(std::move(options)) {
   }
   client_ = std::make_unique<TaskclusterClient>(http_, clock_, root_url_, root_);
   queue_ = std::make_unique<QueueClient>(*client_);
+}
+
+std::string LocalSystem::WorkerConfigText() const {
+  // Test defaults under the test's own settings: a fast poll, upstream's test-profile disk
+  // threshold (1 GB) and caches in the temp dir.
+  auto doc = json::Parse(options_.worker_config.empty() ? "{}" : options_.worker_config);
+  if (!doc.ok() || !doc->IsObject()) return options_.worker_config;
+  auto& a = doc->GetAllocator();
+  auto object = [&](const char* key) -> json::Value& {
+    if (!doc->HasMember(key)) doc->AddMember(json::Str(key, a), json::Value(rapidjson::kObjectType), a);
+    return (*doc)[key];
+  };
+  auto fallback = [&](json::Value& object, const char* key, json::Value value) {
+    if (!object.HasMember(key)) object.AddMember(json::Str(key, a), value, a);
+  };
+  fallback(object("taskQueue"), "pollInterval", json::Value(200));
+  fallback(object("capacityManagement"), "diskspaceThreshold", json::Value(1000000000));
+  fallback(object("cache"), "volumeCachePath", json::Str(dir_ / "caches", a));
+  fallback(*doc, "dockerVolume", json::Str(dir_.path(), a));
+  return json::Serialize(*doc);
 }
 
 LocalSystem::~LocalSystem() {

@@ -25,7 +25,8 @@ class LocalSystem {
     // When set, the worker runs as its own client "worker" with this access token (scopes "*");
     // otherwise it shares the test's root client.
     std::string worker_access_token;
-    // The worker's config file (JSON text); "" = a fast poll interval only.
+    // The worker's config file (JSON text), over test defaults: pollInterval 200 ms,
+    // diskspaceThreshold 1 GB on the temp dir, caches in <temp dir>/caches.
     std::string worker_config;
   };
   static Options With(int capacity, int claim_timeout_seconds, std::string worker_type) {
@@ -66,6 +67,7 @@ class LocalSystem {
   TempDir& dir() { return dir_; }
 
  private:
+  std::string WorkerConfigText() const;
   Options options_;
   TempDir dir_;
   int port_ = 0;

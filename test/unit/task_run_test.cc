@@ -3,6 +3,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <filesystem>
 #include <functional>
 #include <thread>
 
@@ -51,6 +53,9 @@ struct Harness {
   TaskclusterClient* taskcluster = nullptr;
   EnvDecryptor* env_decryptor = nullptr;
   std::vector<std::string> incidents;  // report_incident calls
+  WorkerLog worker_log{nullptr};
+  CacheVolumes caches{dir / "caches", clock, worker_log};
+  GarbageCollector* gc = nullptr;
 
   Harness() {
     docker.AddImage("busybox:latest", "sha256:busybox");
@@ -85,6 +90,8 @@ struct Harness {
         .taskcluster = taskcluster,
         .env_decryptor = env_decryptor,
         .report_incident = [this](const std::string& d) { incidents.push_back(d); },
+        .caches = &caches,
+        .gc = gc,
     });
     return *run;
   }
@@ -561,11 +568,14 @@ const std::vector<Gate>& Gates() {
        [](const ContainerSpec& s) {
          return std::find(s.cap_add.begin(), s.cap_add.end(), "SYS_PTRACE") != s.cap_add.end();
        }},
-      // Caches themselves come with the images-and-caches work; the gate is here already.
       {"cache", R"("cache": {"build-cache": "/cache"})", "docker-worker:cache:build-cache",
        [](Harness& h, bool on) { h.config.caches_enabled = on; },
        "Caches are not enabled on this worker", "Insufficient scopes to attach cache volumes.",
-       nullptr},
+       [](const ContainerSpec& s) {
+         return std::any_of(s.binds.begin(), s.binds.end(), [](const std::string& b) {
+           return b.ends_with(":/cache:rw");
+         });
+       }},
   };
   return gates;
 }
@@ -799,6 +809,159 @@ TEST_CASE("task run: without encryptedEnv the container runs the command itself"
   CHECK(h.docker.created()[0].cmd == std::vector<std::string>{"true"});
   CHECK(h.docker.put_archives().empty());
   CHECK(h.incidents.empty());
+}
+
+// ------------------------------------------------------------------------------------ caches
+
+const char* kCacheScope = R"("scopes": ["docker-worker:cache:*"])";
+
+// The host directory bound at `mount_point` in the only container created.
+std::string BoundAt(const Harness& h, const std::string& mount_point) {
+  auto created = h.docker.created();
+  if (created.size() != 1) return "";
+  for (const std::string& b : created[0].binds) {
+    const std::string suffix = ":" + mount_point + ":rw";
+    if (b.ends_with(suffix)) return b.substr(0, b.size() - suffix.size());
+  }
+  return "";
+}
+
+bool Mounted(CacheVolumes& caches, const std::string& path) {
+  for (const auto& i : caches.List()) {
+    if (i.path == path) return i.mounted;
+  }
+  return false;
+}
+
+TEST_CASE("task run: caches are named in the header, bound read-write and released after the "
+          "container is removed", "[unit]") {
+  Harness h;
+  std::string path_while_running;
+  bool mounted_while_running = false;
+  h.docker.behaviour = [&](const ContainerSpec& spec) {
+    for (const std::string& b : spec.binds) {
+      if (b.ends_with(":/cache:rw")) path_while_running = b.substr(0, b.find(':'));
+    }
+    mounted_while_running = Mounted(h.caches, path_while_running);
+    return FakeDockerEngine::Behaviour{};
+  };
+  RunResult r = h.Run(R"({"image": "busybox:latest", "maxRunTime": 60,
+                          "cache": {"build-cache": "/cache", "other": "/home/worker/.cache"}})",
+                      kCacheScope);
+  CHECK(r.resolution == Resolution::Completed());
+  std::string log = h.log();
+  CHECK(log.find("] using cache \"build-cache\" -> /cache\n") != std::string::npos);
+  CHECK(log.find("] using cache \"other\" -> /home/worker/.cache\n") != std::string::npos);
+  CHECK(log.find("Hostname:") < log.find("using cache"));
+  CHECK(log.find("using cache \"other\"") < log.find("=== Task Starting ==="));
+  CHECK(BoundAt(h, "/cache") == path_while_running);
+  CHECK(path_while_running.rfind(h.dir / "caches/build-cache/", 0) == 0);
+  CHECK(!BoundAt(h, "/home/worker/.cache").empty());
+  CHECK(mounted_while_running);
+  CHECK_FALSE(Mounted(h.caches, path_while_running));  // released: the container is gone
+  CHECK(h.docker.live_containers().empty());
+}
+
+TEST_CASE("task run: a second task gets the first one's instance", "[unit]") {
+  Harness h;
+  h.Run(R"({"image": "busybox:latest", "maxRunTime": 60, "cache": {"c": "/c"}})", kCacheScope);
+  const std::string first = BoundAt(h, "/c");
+  REQUIRE(!first.empty());
+  h.Run(R"({"image": "busybox:latest", "maxRunTime": 60, "cache": {"c": "/c"}})", kCacheScope);
+  REQUIRE(h.docker.created().size() == 2);
+  CHECK(h.docker.created()[1].binds == std::vector<std::string>{first + ":/c:rw"});
+}
+
+TEST_CASE("task run: onExitStatus.purgeCaches purges the caches of a failed run it lists",
+          "[unit]") {
+  struct Case {
+    int64_t exit_code;
+    bool purged;
+  };
+  for (Case c : {Case{3, true}, Case{4, false}, Case{0, false}}) {
+    INFO("exit code " << c.exit_code);
+    Harness h;
+    h.docker.behaviour = [&](const ContainerSpec&) {
+      return FakeDockerEngine::Behaviour{"", c.exit_code};
+    };
+    h.Run(R"({"image": "busybox:latest", "maxRunTime": 60, "cache": {"c": "/c"},
+              "onExitStatus": {"purgeCaches": [3, 0]}})",
+          kCacheScope);
+    std::string path = BoundAt(h, "/c");
+    REQUIRE(!path.empty());
+    CHECK(std::filesystem::exists(path) == !c.purged);
+    CHECK(h.caches.List().size() == (c.purged ? 0u : 1u));
+  }
+}
+
+TEST_CASE("task run: bad cache names and mount points fail the task with a clear message",
+          "[unit]") {
+  struct Case {
+    std::string cache;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {R"({"a::b": "/c"})",
+       "Invalid key name was provided.  Ensure that the cache name does not contain \"::\"."},
+      {R"({"a/b": "/c"})", "Invalid cache name \"a/b\": it must not contain \"/\"."},
+      {R"({"..": "/c"})", "Invalid cache name \"..\": it must not be \".\" or \"..\"."},
+      {R"({"x\n": "/c"})", "Invalid cache name: it must not contain control characters."},
+      {R"({"ok": "relative"})", "Invalid mount point for cache \"ok\""},
+      {R"({"ok": "/c:ro"})", "Invalid mount point for cache \"ok\""},
+      {R"({"ok": "/"})", "Invalid mount point for cache \"ok\""},
+  };
+  for (const Case& c : cases) {
+    INFO(c.cache);
+    Harness h;
+    RunResult r = h.Run(R"({"image": "busybox:latest", "maxRunTime": 60, "cache": )" + c.cache +
+                            "}",
+                        kCacheScope);
+    CHECK(r.resolution == Resolution::Failed());
+    CHECK(h.log().find("Docker configuration could not be created.") != std::string::npos);
+    CHECK(h.log().find(c.message) != std::string::npos);
+    CHECK(h.docker.created().empty());
+    CHECK(h.caches.List().empty());
+  }
+}
+
+TEST_CASE("task run: a container that cannot be removed keeps its caches until the collector "
+          "removes it", "[unit]") {
+  Harness h;
+  GarbageCollector gc(h.docker, &h.caches, h.clock, h.worker_log, "worker-1", Millis(1000));
+  h.gc = &gc;
+  h.docker.remove_container_error = Status(Code::kInternal, "engine hiccup");
+  h.Run(R"({"image": "busybox:latest", "maxRunTime": 60, "cache": {"c": "/c"}})", kCacheScope);
+  std::string path = BoundAt(h, "/c");
+  REQUIRE(!path.empty());
+  CHECK(Mounted(h.caches, path));
+  gc.Sweep(false, {});
+  CHECK(Mounted(h.caches, path));  // still failing: still held
+  h.docker.remove_container_error = Status::Ok();
+  GarbageCollector::Counts n = gc.Sweep(false, {});
+  CHECK(n.containers == 1);
+  CHECK_FALSE(Mounted(h.caches, path));
+  CHECK(h.docker.live_containers().empty());
+}
+
+TEST_CASE("task run: the run pins its image while it runs and records it for collection",
+          "[unit]") {
+  Harness h;
+  GarbageCollector gc(h.docker, nullptr, h.clock, h.worker_log, "worker-1", Millis(1000));
+  h.gc = &gc;
+  h.docker.AddImage("unrelated:latest", "sha256:unrelated");
+  int removed_while_running = -1;
+  h.docker.behaviour = [&](const ContainerSpec&) {
+    h.clock.Advance(Millis(5000));
+    removed_while_running = gc.Sweep(true, {}).images;  // under pressure, yet pinned
+    return FakeDockerEngine::Behaviour{};
+  };
+  h.Run(kSimple);
+  CHECK(removed_while_running == 0);
+  CHECK(gc.TrackedImages() == std::vector<std::string>{"sha256:busybox"});
+  h.clock.Advance(Millis(1000));
+  CHECK(gc.Sweep(false, {}).images == 1);
+  CHECK(h.docker.removed_images() == std::vector<std::string>{"sha256:busybox"});
+  CHECK(gc.TrackedImages().empty());
 }
 
 }  // namespace
