@@ -441,7 +441,7 @@ TEST_CASE("run: a secret data violation fails the task and names neither variabl
   CHECK(ContainersOfTask(task_id).empty());
 }
 
-TEST_CASE("run: encryptedEnv needs a configured key; an unusable key stops the worker",
+TEST_CASE("run: encryptedEnv needs a configured key, an unusable key stops the worker",
           "[integration]") {
   WorkerKey key;
   const std::string task_id = NewSlugId();

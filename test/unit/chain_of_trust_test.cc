@@ -45,7 +45,7 @@ struct KeyPair {
 // ---------------------------------------------------------------------------------------------
 // Keys
 
-TEST_CASE("cot: a 64-byte base64 secret key parses; its public half is derived", "[unit]") {
+TEST_CASE("cot: a 64-byte base64 secret key parses, its public half is derived", "[unit]") {
   KeyPair kp;
   auto key = cot::SigningKey::Parse(kp.secret_b64 + "\n");
   REQUIRE(key.ok());
@@ -115,7 +115,7 @@ TEST_CASE("cot: key files: errors name the path, never the content", "[unit]") {
 // ---------------------------------------------------------------------------------------------
 // Signatures
 
-TEST_CASE("cot: sign and verify round trip; any changed byte fails", "[unit]") {
+TEST_CASE("cot: sign and verify round trip, any changed byte fails", "[unit]") {
   KeyPair kp;
   auto key = cot::SigningKey::Parse(kp.secret_b64);
   REQUIRE(key.ok());

@@ -434,7 +434,7 @@ TEST_CASE("local-queue: cancelTask, reportException and retries", "[unit]") {
   }
 }
 
-TEST_CASE("local-queue: reference, link and error artifacts; listings", "[unit]") {
+TEST_CASE("local-queue: reference, link and error artifacts, listings", "[unit]") {
   Fixture f;
   std::string id = f.CreateTask();
   Claim claim = f.ClaimOne(id);

@@ -90,7 +90,7 @@ TEST_CASE("calls are Hawk-signed, percent-encoded and parsed", "[unit]") {
   CHECK(reqs[0].headers["content-type"] == "application/json");
 }
 
-TEST_CASE("5xx and network errors are retried with backoff; 4xx are not", "[unit]") {
+TEST_CASE("5xx and network errors are retried with backoff, 4xx are not", "[unit]") {
   int calls = 0;
   Fixture fx([&](const TestRequest&) -> TestResponse {
     ++calls;
@@ -131,7 +131,7 @@ TEST_CASE("an unreachable queue is kUnavailable after the retries", "[unit]") {
   CHECK(clock.sleeps() == 5);
 }
 
-TEST_CASE("claims are parsed; a malformed claim is a clear error", "[unit]") {
+TEST_CASE("claims are parsed, a malformed claim is a clear error", "[unit]") {
   const std::string claim = R"({"tasks": [{
       "status": {"taskId": "dSlITZ4yQgmvxxAi4A8fHQ"}, "runId": 2,
       "takenUntil": "2025-01-01T00:20:00.000Z",
@@ -168,7 +168,7 @@ TEST_CASE("claims are parsed; a malformed claim is a clear error", "[unit]") {
   CHECK(bad.status().message().find("malformed queue response") != std::string::npos);
 }
 
-TEST_CASE("file artifacts: createArtifact s3, then a gzipped PUT; retried on 5xx", "[unit]") {
+TEST_CASE("file artifacts: createArtifact s3, then a gzipped PUT, retried on 5xx", "[unit]") {
   TempDir dir;
   testing::WriteFile(dir / "log", "xfoo\n");
   testing::WriteFile(dir / "img.png", "PNGDATA");

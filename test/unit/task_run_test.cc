@@ -311,7 +311,7 @@ TEST_CASE("private image: credentials go to the engine when the task holds the s
   CHECK_FALSE(h.LogHasPassword());
 }
 
-TEST_CASE("private image: a prefix scope covers it; public images need none", "[unit]") {
+TEST_CASE("private image: a prefix scope covers it, public images need none", "[unit]") {
   PrivateRegistryHarness h;
   CHECK(h.Run(R"({"image": "reg.example.com/team/app:1.0", "maxRunTime": 60})",
               R"("scopes": ["docker-worker:image:reg.example.com/team/*"])")
@@ -726,7 +726,7 @@ TEST_CASE("file and directory artifacts are uploaded with hashes and content typ
   CHECK(arts.count("public/dir/escape") == 0);  // symlinks are never followed or uploaded
 }
 
-TEST_CASE("missing and mistyped artifacts become error artifacts; the task goes on", "[unit]") {
+TEST_CASE("missing and mistyped artifacts become error artifacts, the task goes on", "[unit]") {
   Harness h;
   h.docker.AddFile("/file.txt", "x");
   h.docker.AddSymlink("/link.txt", "/etc/passwd");

@@ -141,7 +141,7 @@ TEST_CASE("verify-cot: unsafe artifact names are never opened", "[unit]") {
   CHECK(r.out.find("BAD NAME  ../cot.pub") != std::string::npos);
 }
 
-TEST_CASE("verify-cot: usage errors and bad keys exit 64; no document exits 1", "[unit]") {
+TEST_CASE("verify-cot: usage errors and bad keys exit 64, no document exits 1", "[unit]") {
   SignedRun run;
   CHECK(Verify({}).code == 64);
   CHECK(Verify({run.out_dir()}).code == 64);
