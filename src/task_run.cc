@@ -172,6 +172,8 @@ Status TaskRun::PrepareImage() {
   if (image.kind == ImageSpec::Kind::kDockerImage) {
     id = EnsureDockerImage(in_.docker, in_.config, image.name, log_, in_.clock,
                            stop_source_.get_token());
+  } else {
+    id = PrepareArtifactImage();
   }
   if (!id.ok()) {
     if (Status s = StoppedStatus(); !s.ok()) return s;
@@ -181,6 +183,32 @@ Status TaskRun::PrepareImage() {
   }
   ctx_.image_id = *id;
   return Status::Ok();
+}
+
+Result<std::string> TaskRun::PrepareArtifactImage() {
+  const ImageSpec& image = payload_->image;
+  ScopeChecker scopes(in_.task.scopes, in_.expand_scopes);
+  const json::Value* raw = json::Find(in_.task.payload(), "image");
+  if (Status s = CheckArtifactImageScopes(image.path, raw ? json::Serialize(*raw) : "", scopes);
+      !s.ok()) {
+    return s;
+  }
+  if (!in_.taskcluster || !in_.artifact_images) {
+    return Status(Code::kInvalidArgument,
+                  std::string("images of type \"") + image.KindName() +
+                      "\" need a Taskcluster queue, which this run does not have");
+  }
+  std::string task_id = image.task_id;
+  if (image.kind == ImageSpec::Kind::kIndexedImage) {
+    auto found = FindIndexedTask(*in_.taskcluster, image.namespace_, stop_source_.get_token());
+    if (!found.ok()) return found.status();
+    task_id = *found;
+  }
+  auto loaded = in_.artifact_images->Ensure(*in_.taskcluster, task_id, image.path, log_,
+                                            stop_source_.get_token());
+  if (!loaded.ok()) return loaded.status();
+  ctx_.image_artifact_hash = loaded->artifact_hash;
+  return loaded->image_id;
 }
 
 Status TaskRun::BuildContainerSpec(ContainerSpec& spec) {

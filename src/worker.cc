@@ -28,7 +28,9 @@ Worker::Worker(const WorkerConfig& config, Queue& queue, DockerEngine& docker, C
       log_(log),
       work_root_(std::move(work_root)),
       live_log_(live_log),
-      env_decryptor_(env_decryptor) {}
+      env_decryptor_(env_decryptor),
+      artifact_images_(docker, clock,
+                       ArtifactImageOptions::FromConfig(config, work_root_ + "/image-artifacts")) {}
 
 Worker::~Worker() {
   Shutdown(true);
@@ -132,6 +134,7 @@ void Worker::StartRun(Claim claim) {
           [this, task_id = s.claim.task_id](const std::string& detail) {
             log_.Event("secretDataViolation", {{"taskId", task_id}, {"detail", detail}});
           },
+      .artifact_images = &artifact_images_,
   });
   log_.Event("taskStart", {{"taskId", s.claim.task_id},
                            {"runId", std::to_string(s.claim.run_id)},

@@ -24,7 +24,8 @@ constexpr const char* kDefaults = R"({
     "defaultRegistry": "registry.hub.docker.com",
     "maxAttempts": 5,
     "delayFactor": 15000,
-    "randomizationFactor": 0.25
+    "randomizationFactor": 0.25,
+    "imageDownloadIdleTimeout": 60000
   },
   "registries": {},
   "features": {
@@ -126,6 +127,8 @@ WorkerConfig Extract(std::shared_ptr<json::Document> doc) {
     if (const auto* r = json::Find(*dc, "randomizationFactor"); r && r->IsNumber()) {
       c.pull_randomization_factor = r->GetDouble();
     }
+    c.image_download_idle_timeout_ms =
+        json::GetInt(*dc, "imageDownloadIdleTimeout").value_or(c.image_download_idle_timeout_ms);
   }
   if (const auto* regs = json::FindObject(d, "registries")) {
     for (const auto& m : regs->GetObject()) {

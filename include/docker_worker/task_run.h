@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "docker_worker/artifact_image.h"
 #include "docker_worker/clock.h"
 #include "docker_worker/docker_engine.h"
 #include "docker_worker/encrypted_env.h"
@@ -68,6 +69,9 @@ class TaskRun {
     // Receives the worker-log detail of a secret data violation (entry index, failed check,
     // incident id; never a name or value). May be empty.
     std::function<void(const std::string& detail)> report_incident = {};
+    // Worker-wide loader of task-image / indexed-image artifacts (shared so that concurrent
+    // runs never download the same artifact twice); null: such images fail (no queue).
+    ArtifactImages* artifact_images = nullptr;
   };
 
   explicit TaskRun(Inputs inputs);
@@ -89,6 +93,8 @@ class TaskRun {
   Status StartFeatures();
   Status ValidatePayload();
   Status PrepareImage();
+  // task-image / indexed-image: scope gate, index lookup, download and load; the image id.
+  Result<std::string> PrepareArtifactImage();
   Status BuildContainerSpec(ContainerSpec& spec);
   Status RunContainer(const ContainerSpec& spec);
   Status FinishFeatures();

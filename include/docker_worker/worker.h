@@ -20,6 +20,7 @@
 #include <string>
 #include <thread>
 
+#include "docker_worker/artifact_image.h"
 #include "docker_worker/clock.h"
 #include "docker_worker/docker_engine.h"
 #include "docker_worker/queue.h"
@@ -59,6 +60,8 @@ class Worker {
   const std::string work_root_;
   LiveLogServer* const live_log_;
   EnvDecryptor* const env_decryptor_;
+  // Task/indexed images, shared by every run; records under <work_root>/image-artifacts.
+  ArtifactImages artifact_images_;
 
   mutable std::mutex mu_;
   std::condition_variable_any cv_;

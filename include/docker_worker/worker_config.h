@@ -61,6 +61,8 @@ struct WorkerConfig {
   int pull_max_attempts = 5;
   int64_t pull_delay_factor_ms = 15000;
   double pull_randomization_factor = 0.25;
+  // An artifact image download that receives nothing for this long fails (then is retried).
+  int64_t image_download_idle_timeout_ms = 60000;
   std::map<std::string, RegistryCredentials> registries;
 
   // features: name -> enabled on this worker

@@ -5,7 +5,9 @@
 // spec and asks `behaviour` what the container will do. A started container writes its output
 // to attached readers and exits at once with its exit code, or (run_until_killed) waits for
 // KillContainer, which makes it exit with 137. Files: AddFile/AddDir/AddSymlink describe one
-// filesystem shared by every container, served as tar by GetArchive. Thread-safe.
+// filesystem shared by every container, served as tar by GetArchive. LoadImage reads the whole
+// archive and makes every RepoTags entry of its manifest.json inspectable (id: "sha256:" + the
+// SHA-256 of the manifest's Config name), or fails with `load_error`. Thread-safe.
 #pragma once
 
 #include <condition_variable>
@@ -35,6 +37,7 @@ class FakeDockerEngine final : public DockerEngine {
   Status pull_error = Status(Code::kNotFound, "manifest unknown");
   Status create_error;
   Status start_error;
+  Status load_error;
 
   // The image's own Entrypoint and Cmd are reported by InspectImage (by name or by id).
   void AddImage(const std::string& name, const std::string& id = "sha256:fake",
@@ -55,6 +58,7 @@ class FakeDockerEngine final : public DockerEngine {
   std::set<std::string> live_containers() const;  // created and not removed
   int kills() const;
   int pulls() const;
+  int loads() const;  // LoadImage calls that read their archive to the end
   // Blocks until some container is running.
   void WaitUntilRunning();
 
@@ -66,6 +70,7 @@ class FakeDockerEngine final : public DockerEngine {
                    const std::function<void(const PullEvent&)>& progress,
                    std::stop_token stop) override;
   Status RemoveImage(const std::string& name) override;
+  Status LoadImage(const ByteSource& tar, std::stop_token stop) override;
   Result<std::string> CreateContainer(const ContainerSpec& spec) override;
   Status AttachContainer(const std::string& id, const std::function<void()>& attached,
                          const ByteSink& sink, std::stop_token stop) override;
@@ -119,6 +124,7 @@ class FakeDockerEngine final : public DockerEngine {
   int next_id_ = 0;
   int kills_ = 0;
   int pulls_ = 0;
+  int loads_ = 0;
 };
 
 }  // namespace docker_worker::testing
