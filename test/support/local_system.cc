@@ -6,12 +6,11 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
-#include <filesystem>
-#include <fstream>
 #include <regex>
 #include <thread>
 
 #include "docker_worker/base64.h"
+#include "docker_worker/http_run_queue.h"
 #include "docker_worker/json.h"
 #include "docker_worker/slugid.h"
 #include "docker_worker/time_format.h"
@@ -161,35 +160,28 @@ std::string LocalSystem::PublishArtifacts(const std::map<std::string, std::strin
     return claims.ok() && !claims->empty() && claims->front().task_id == id;
   });
   if (!claimed) return "";
-  const std::string expires = FormatIso(clock_.Now() + std::chrono::hours(24));
+  // The worker's own upload path (uncompressed on the wire, so the stored bytes are the file's).
+  HttpRunQueue run(*queue_, http_, clock_, id, 0, dir_ / "publish", {});
+  const TimePoint expires = clock_.Now() + std::chrono::hours(24);
   for (const auto& [name, url] : references) {
-    auto req = json::Parse(R"({"storageType": "reference", "contentType": "application/octet-stream",
-                               "expires": ")" + expires + R"(", "url": )" + json::Quote(url) + "}");
-    if (!req.ok() || !queue_->CreateArtifact(id, 0, name, *req).ok()) return "";
+    docker_worker::Artifact a;
+    a.kind = docker_worker::Artifact::Kind::kReference;
+    a.name = name;
+    a.expires = expires;
+    a.content_type = "application/octet-stream";
+    a.url = url;
+    if (!run.CreateArtifact(a).ok()) return "";
   }
   for (const auto& [name, path] : files) {
-    auto req = json::Parse(R"({"storageType": "s3", "contentType": "application/octet-stream",
-                               "expires": ")" + expires + R"("})");
-    if (!req.ok()) return "";
-    auto created = queue_->CreateArtifact(id, 0, name, *req);
-    if (!created.ok()) return "";
-    std::ifstream in(path, std::ios::binary);
-    std::error_code ec;
-    auto size = std::filesystem::file_size(path, ec);
-    if (!in || ec) return "";
-    HttpRequest put;
-    put.method = "PUT";
-    put.url = json::GetString(*created, "putUrl").value_or("");
-    put.headers.Set("Content-Type", "application/octet-stream");
-    put.body_size = static_cast<int64_t>(size);
-    put.body_reader = [&in](char* buf, size_t max) -> Result<size_t> {
-      in.read(buf, static_cast<std::streamsize>(max));
-      return static_cast<size_t>(in.gcount());
-    };
-    auto r = http_.Send(put);
-    if (!r.ok() || !r->ok()) return "";
+    docker_worker::Artifact a;
+    a.name = name;
+    a.expires = expires;
+    a.content_type = "application/octet-stream";
+    a.file = path;
+    a.uncompressed = true;
+    if (!run.CreateArtifact(a).ok()) return "";
   }
-  return queue_->ReportCompleted(id, 0).ok() ? id : "";
+  return run.Resolve(Resolution::Completed()).ok() ? id : "";
 }
 
 bool LocalSystem::IndexTask(const std::string& ns, const std::string& task_id) {
