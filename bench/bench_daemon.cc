@@ -11,6 +11,8 @@
 //                      capacity 1 and 4, against a bare loop of N sequences on 1 and 4 threads
 //                      (N / wall time of the loop).
 //   idle RSS           VmRSS (and VmHWM) of a daemon with nothing to do, 60 s after workerReady.
+//   artifact image     claim -> first task log line of a task whose image is a ~200 MB zstd
+//                      artifact (random-bytes layer), cold, then warm (must not download).
 //
 // Every phase gets its own local-queue (temp data dir, port 0) and its own workerType. Child
 // processes are stopped (SIGTERM, then SIGKILL) on every path, including errors and Ctrl-C, and
@@ -46,9 +48,11 @@
 #include <thread>
 #include <vector>
 
+#include "docker_worker/artifact_image.h"
 #include "docker_worker/clock.h"
 #include "docker_worker/hawk.h"
 #include "docker_worker/http_client.h"
+#include "docker_worker/http_run_queue.h"
 #include "docker_worker/json.h"
 #include "docker_worker/queue_client.h"
 #include "docker_worker/slugid.h"
@@ -553,7 +557,9 @@ struct DaemonResult {
   double per_minute() const { return window_s > 0 ? tasks / window_s * 60 : 0; }
 };
 
-dw::json::Document TaskDefinition(const std::string& worker_type, int index) {
+// A task for `worker_type` with `payload` (JSON text); empty payload: a `true` task on kImage.
+dw::json::Document TaskDefinition(const std::string& worker_type, int index,
+                                  const std::string& payload_json = "") {
   dw::json::Document t(rapidjson::kObjectType);
   auto& a = t.GetAllocator();
   auto now = std::chrono::system_clock::now();
@@ -562,16 +568,22 @@ dw::json::Document TaskDefinition(const std::string& worker_type, int index) {
   t.AddMember("created", dw::json::Str(dw::FormatIso(now), a), a);
   t.AddMember("deadline", dw::json::Str(dw::FormatIso(now + std::chrono::hours(1)), a), a);
   dw::json::Value payload(rapidjson::kObjectType);
-  payload.AddMember("image", dw::json::Str(kImage, a), a);
-  dw::json::Value command(rapidjson::kArrayType);
-  command.PushBack("true", a);
-  payload.AddMember("command", command, a);
-  payload.AddMember("maxRunTime", 60, a);
+  if (payload_json.empty()) {
+    payload.AddMember("image", dw::json::Str(kImage, a), a);
+    dw::json::Value command(rapidjson::kArrayType);
+    command.PushBack("true", a);
+    payload.AddMember("command", command, a);
+    payload.AddMember("maxRunTime", 60, a);
+  } else {
+    auto parsed = dw::json::Parse(payload_json);
+    if (!parsed.ok()) throw BenchError("bad payload: " + parsed.status().message());
+    payload.CopyFrom(*parsed, a);
+  }
   t.AddMember("payload", payload, a);
   dw::json::Value meta(rapidjson::kObjectType);
   meta.AddMember("name", dw::json::Str("bench " + worker_type + " #" + std::to_string(index), a),
                  a);
-  meta.AddMember("description", "bench_daemon: a `true` task", a);
+  meta.AddMember("description", "bench_daemon task", a);
   meta.AddMember("owner", "bench@localhost.localdomain", a);
   meta.AddMember("source", "https://localhost/bench_daemon", a);
   t.AddMember("metadata", meta, a);
@@ -720,6 +732,148 @@ IdleResult IdlePhase(const std::string& binary, const std::string& root) {
 // ---------------------------------------------------------------------------------------------
 // Report
 
+// ---------------------------------------------------------------------------------------------
+// Artifact image: a task whose image is a ~200 MB zstd `docker save` artifact (a layer of random
+// bytes, so zstd cannot shrink it), run cold (download + decompress + load, streamed) and warm
+// (the loaded image reused). Measured on the worker's own log clock: claim (the queue's
+// runs[0].started) -> the "=== Task Starting ===" line, written right before the container
+// starts and prints the task's first line.
+
+struct ImageResult {
+  double artifact_mib = 0;
+  double cold_s = 0, warm_s = 0;            // claim -> first task log line
+  double cold_download_load_s = 0;          // "Downloading artifact" -> "... loaded." lines
+  bool warm_downloaded = true;              // the warm run logged a download (it must not)
+  int blob_gets = 0;                        // local-queue GETs of the artifact's bytes
+};
+
+std::optional<dw::TimePoint> LogTime(const std::string& log, const std::string& needle) {
+  size_t at = log.find(needle);
+  if (at == std::string::npos) return std::nullopt;
+  size_t open = log.rfind("[taskcluster ", at);
+  if (open == std::string::npos) return std::nullopt;
+  std::string stamp = log.substr(open + 13, 24);  // "YYYY-MM-DD HH:MM:SS.mmmZ"
+  if (stamp.size() == 24) stamp[10] = 'T';
+  auto t = dw::ParseIso(stamp);
+  if (!t.ok()) return std::nullopt;
+  return *t;
+}
+
+void RunShell(const std::string& what, const std::string& script, Steady::duration bound) {
+  Child sh(what, {"/bin/sh", "-c", script}, {});
+  if (!sh.WaitExit(bound)) {
+    sh.Stop(std::chrono::seconds(5));
+    throw BenchError(what + ": timed out");
+  }
+  if (!WIFEXITED(sh.status()) || WEXITSTATUS(sh.status()) != 0) {
+    throw BenchError(what + " failed:\n" + sh.ErrTail());
+  }
+}
+
+ImageResult ImagePhase(const std::string& binary, const std::string& root) {
+  ImageResult result;
+  const std::string dir = root + "/image";
+  fs::create_directories(dir);
+  const std::string name = "dw-bench-image-" + std::to_string(getpid());
+  const std::string file = dir + "/image.tar.zst";
+  // Built with the CLI (bench setup only), then removed from the engine so the cold run loads.
+  RunShell("building the 200 MB image artifact",
+           "set -e; docker rm -f " + name + " >/dev/null 2>&1 || true;"
+           " docker run --name " + name + " " + kImage +
+               " sh -c 'head -c 200000000 /dev/urandom > /blob' >/dev/null;"
+           " docker commit " + name + " " + name + ":latest >/dev/null;"
+           " docker rm " + name + " >/dev/null;"
+           " docker save " + name + ":latest | zstd -q -1 -T0 -c > " + file + ";"
+           " docker rmi " + name + ":latest >/dev/null",
+           std::chrono::minutes(5));
+  result.artifact_mib = static_cast<double>(fs::file_size(file)) / 1048576.0;
+
+  LocalQueue lq(binary, dir + "/queue");
+  std::unique_ptr<Child> daemon;
+  std::string local_name;
+  try {
+    // Publish on another pool through the worker's own upload path.
+    const std::string pub_type = "bench-img-pub-" + std::to_string(getpid());
+    const std::string image_task = dw::NewSlugId();
+    auto created = lq.queue().CreateTask(image_task, TaskDefinition(pub_type, 0));
+    if (!created.ok()) throw BenchError("createTask: " + created.status().message());
+    auto claims = lq.queue().ClaimWork("bench/" + pub_type, "bench", "publisher", 1, {});
+    if (!claims.ok() || claims->empty()) throw BenchError("cannot claim the publishing task");
+    dw::SystemClock clock;
+    dw::HttpClient http;
+    dw::HttpRunQueue run(lq.queue(), http, clock, image_task, 0, dir + "/publish", {});
+    dw::Artifact artifact;
+    artifact.name = "public/image.tar.zst";
+    artifact.expires = clock.Now() + std::chrono::hours(2);
+    artifact.content_type = "application/octet-stream";
+    artifact.file = file;
+    artifact.uncompressed = true;
+    if (dw::Status s = run.CreateArtifact(artifact); !s.ok()) throw BenchError("upload: " + s.message());
+    if (dw::Status s = run.Resolve(dw::Resolution::Completed()); !s.ok()) {
+      throw BenchError("reportCompleted: " + s.message());
+    }
+    local_name = dw::ArtifactImages::LocalName(image_task, artifact.name);
+
+    const std::string worker_type = "bench-img-" + std::to_string(getpid());
+    daemon = StartDaemon(binary, lq, worker_type, 1, dir + "/work");
+    const std::string payload =
+        R"({"image": {"type": "task-image", "taskId": ")" + image_task +
+        R"(", "path": "public/image.tar.zst"}, "maxRunTime": 600, "command": ["echo", "first line"]})";
+    auto run_one = [&](int index, std::string* log) {
+      std::string id = dw::NewSlugId();
+      auto c = lq.queue().CreateTask(id, TaskDefinition(worker_type, index, payload));
+      if (!c.ok()) throw BenchError("createTask: " + c.status().message());
+      bool done = daemon->WaitFor(
+          [&](const std::vector<Line>& out, const std::vector<Line>&) {
+            return CountEvents(out, "taskFinish") >= static_cast<size_t>(index + 1);
+          },
+          std::chrono::minutes(5));
+      if (!done) throw BenchError("the image task did not finish\n" + daemon->ErrTail());
+      auto status = lq.queue().TaskStatus(id);
+      const dw::json::Value* st = status.ok() ? dw::json::FindObject(*status, "status") : nullptr;
+      const dw::json::Value* runs = st ? dw::json::FindArray(*st, "runs") : nullptr;
+      if (!runs || runs->Empty()) throw BenchError("the image task has no run");
+      if (dw::json::GetString((*runs)[0], "state").value_or("") != "completed") {
+        throw BenchError("the image task did not complete\n" + daemon->ErrTail());
+      }
+      auto url = lq.queue().ArtifactUrl(id, 0, "public/logs/live_backing.log");
+      if (!url.ok()) throw BenchError("no backing log: " + url.status().message());
+      dw::HttpRequest get;
+      get.url = *url;
+      get.decode_content = true;
+      auto body = http.Send(get);
+      if (!body.ok() || !body->ok()) throw BenchError("cannot read the backing log");
+      *log = body->body;
+      auto started = IsoField((*runs)[0], "started");
+      auto first = LogTime(*log, "=== Task Starting ===");
+      if (!started || !first) throw BenchError("no timestamps in the image task's log");
+      return Seconds(*first - *started).count();
+    };
+    std::string cold_log, warm_log;
+    result.cold_s = run_one(0, &cold_log);
+    auto dl = LogTime(cold_log, "Downloading artifact");
+    auto loaded = LogTime(cold_log, "' loaded.  Using image ID");
+    if (dl && loaded) result.cold_download_load_s = Seconds(*loaded - *dl).count();
+    result.warm_s = run_one(1, &warm_log);
+    result.warm_downloaded = warm_log.find("Downloading artifact") != std::string::npos;
+    for (const auto& entry : lq.RequestLog()) {
+      if (dw::json::GetString(entry, "method").value_or("") == "GET" &&
+          dw::json::GetString(entry, "artifact").value_or("") ==
+              image_task + "/0/public/image.tar.zst") {
+        ++result.blob_gets;
+      }
+    }
+  } catch (...) {
+    StopBoth(daemon, lq);
+    if (!local_name.empty()) RunShell("cleanup", "docker rmi " + local_name + ":latest >/dev/null 2>&1 || true", std::chrono::minutes(1));
+    throw;
+  }
+  StopBoth(daemon, lq);
+  RunShell("cleanup", "docker rmi " + local_name + ":latest >/dev/null 2>&1 || true",
+           std::chrono::minutes(1));
+  return result;
+}
+
 void Row(const std::string& figure, const std::string& value, const std::string& baseline,
          const std::string& ratio, const std::string& target, const std::string& result) {
   std::printf("  %-34s %-14s %-22s %-7s %-11s %s\n", figure.c_str(), value.c_str(),
@@ -771,6 +925,9 @@ int Main(int argc, char** argv) {
   std::fflush(stdout);
   DaemonResult cap4 = DaemonPhase(binary, tmp.path(), 4, n4);
   IdleResult idle = IdlePhase(binary, tmp.path());
+  std::printf("  artifact image (200 MB, zstd), cold then warm...\n");
+  std::fflush(stdout);
+  ImageResult image = ImagePhase(binary, tmp.path());
 
   std::printf("\n");
   Row("figure", "value", "baseline", "ratio", "target", "result");
@@ -792,6 +949,9 @@ int Main(int argc, char** argv) {
   Row("idle RSS after 60 s (VmRSS)", Fmt("%.1f MiB", idle.rss_mib), "-", "-",
       Fmt("<= %.0f MiB", kTargetIdleRssMiB), idle.rss_mib <= kTargetIdleRssMiB ? "PASS" : "MISS");
   Row("idle peak RSS (VmHWM)", Fmt("%.1f MiB", idle.hwm_mib), "-", "-", "-", "-");
+  Row("image artifact, cold: first line", Fmt("%.2f s", image.cold_s), "-", "-", "-", "-");
+  Row("image artifact, warm: first line", Fmt("%.2f s", image.warm_s), "-", "-",
+      "no download", image.warm_downloaded || image.blob_gets != 1 ? "MISS" : "PASS");
 
   std::printf("\n  details\n");
   for (const DaemonResult* d : {&cap1, &cap4}) {
@@ -812,6 +972,11 @@ int Main(int argc, char** argv) {
         Percentile(bare.sequence_s, 0.5) * 1000, Percentile(bare.sequence_s, 0.9) * 1000,
         bare.wall_s);
   }
+  std::printf(
+      "  image artifact: %.1f MiB zstd; cold download+decompress+load (streamed) %.2f s; "
+      "artifact bytes fetched %d time(s) for 2 tasks; warm run %s\n",
+      image.artifact_mib, image.cold_download_load_s, image.blob_gets,
+      image.warm_downloaded ? "DOWNLOADED AGAIN" : "reused the loaded image");
   std::printf("  idle daemon: RssAnon %.1f MiB, RssFile %.1f MiB, %d threads\n", idle.anon_mib,
               idle.file_mib, idle.threads);
   for (const DaemonResult* d : {&cap1, &cap4}) {

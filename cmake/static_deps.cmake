@@ -5,7 +5,7 @@
 # linked from static archives, so only the code the worker actually runs is ever paged in:
 #   curl     the minimal build from scripts/build-deps (.deps/curl-*), no GnuTLS/Kerberos/LDAP
 #   OpenSSL  libssl.a + libcrypto.a (curl's TLS)
-#   others   Debian's libarchive.a, libsqlite3.a, libsodium.a, libgpgme.a (+ libassuan.a,
+#   others   Debian's libarchive.a (+ libzstd.a, liblz4.a), libsqlite3.a, libsodium.a, libgpgme.a (+ libassuan.a,
 #            libgpg-error.a); only the archive members the worker references are linked
 #            (e.g. no xar reader, hence no libxml2/ICU)
 # With -DDW_STATIC_DEPS=OFF everything comes from Debian's shared libraries (larger, slower).
@@ -47,8 +47,6 @@ find_package(ZLIB REQUIRED)
 find_package(BZip2 REQUIRED)
 find_package(LibLZMA REQUIRED)
 find_package(LibXml2 REQUIRED)
-pkg_check_modules(DW_ZSTD REQUIRED IMPORTED_TARGET libzstd)
-pkg_check_modules(DW_LZ4 REQUIRED IMPORTED_TARGET liblz4)
 pkg_check_modules(DW_NETTLE REQUIRED IMPORTED_TARGET nettle)
 
 dw_static_archive(crypto libcrypto.a ${CMAKE_DL_LIBS} Threads::Threads)
@@ -58,11 +56,14 @@ dw_static_archive(gpg_error libgpg-error.a Threads::Threads)
 dw_static_archive(assuan libassuan.a dw::gpg_error)
 dw_static_archive(gpgme libgpgme.a dw::assuan dw::gpg_error)
 dw_static_archive(sqlite libsqlite3.a ${CMAKE_DL_LIBS} m Threads::Threads)
+# zstd and lz4 decompress artifact images: static, so an idle worker maps none of them.
+dw_static_archive(zstd libzstd.a Threads::Threads)
+dw_static_archive(lz4 liblz4.a)
 # libarchive's own dependencies stay shared; --as-needed drops those no linked member uses. The
 # worker reads tar only, so libxml2 (and ICU behind it) is loaded only by test binaries that
 # write archives, whose writer table references the xar format.
 dw_static_archive(archive libarchive.a PkgConfig::DW_NETTLE LibLZMA::LibLZMA
-                  PkgConfig::DW_ZSTD PkgConfig::DW_LZ4 BZip2::BZip2 ZLIB::ZLIB LibXml2::LibXml2)
+                  dw::zstd dw::lz4 BZip2::BZip2 ZLIB::ZLIB LibXml2::LibXml2)
 
 # scripts/build-deps records the prefix of the build matching the installed Debian version.
 set(DW_CURL_PREFIX "" CACHE PATH "Prefix of the static libcurl (default: from .deps/curl.current)")

@@ -22,6 +22,8 @@ constexpr char kDefaultSocket[] = "/var/run/docker.sock";
 constexpr milliseconds kControlTimeout = minutes(5);
 // Streaming calls that make no progress for this long are abandoned.
 constexpr milliseconds kArchiveIdleTimeout = minutes(5);
+// An image load that moves no byte for this long (upload, or the engine's answer) is abandoned.
+constexpr milliseconds kLoadIdleTimeout = minutes(10);
 // Longest pull progress line kept; longer lines are dropped (the engine never sends them).
 constexpr size_t kMaxPullLine = 1 << 20;
 
@@ -376,6 +378,23 @@ Status EngineApi::PullImage(const std::string& image, const std::string& tag,
                                                " s (the registry stalled?)");
   }
   if (!response.ok()) return PullError(response.status());
+  return stream.Finish();
+}
+
+Status EngineApi::LoadImage(const ByteSource& tar, std::stop_token stop) {
+  HttpRequest request = MakeRequest("POST", "/images/load?quiet=1");
+  request.headers.Set("Content-Type", "application/x-tar");
+  request.body_reader = tar;
+  request.body_size = -1;  // chunked: the archive's size is not known in advance
+  request.total_timeout = milliseconds(0);
+  request.idle_timeout = kLoadIdleTimeout;
+  request.stop = stop;
+  // The answer is a progress stream like a pull's; an error line is the load's error.
+  const std::function<void(const PullEvent&)> no_progress;
+  PullStream stream(no_progress);
+  request.body_sink = [&stream](std::string_view chunk) { return stream.Feed(chunk); };
+  auto response = Call(request);
+  if (!response.ok()) return response.status();
   return stream.Finish();
 }
 

@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cctype>
 #include <cstdio>
 #include <cstring>
@@ -52,7 +53,13 @@ struct Transfer {
   bool headers_done = false;  // the final header block is complete; on_headers ran
   bool sink_body = false;     // body bytes go to request->body_sink
   bool body_too_large = false;
+  bool idle_expired = false;  // no byte moved for request->idle_timeout
   Status callback_error;  // first error returned by a callback
+  // Idle tracking: the byte counts last seen and when they (or a callback) last moved. A
+  // callback that blocks (back-pressure from a sink) counts as activity when it returns.
+  curl_off_t last_down = 0, last_up = 0;
+  std::chrono::steady_clock::time_point last_activity = std::chrono::steady_clock::now();
+  void Touch() { last_activity = std::chrono::steady_clock::now(); }
 
   // Marks the headers complete and runs on_headers. Returns false to abort.
   bool FinishHeaders() {
@@ -121,6 +128,7 @@ size_t OnBody(char* data, size_t size, size_t count, void* userdata) {
   if (!t->headers_done && !t->FinishHeaders()) return 0;
   if (t->sink_body) {
     Status s = t->request->body_sink(std::string_view(data, n));
+    t->Touch();
     if (!s.ok()) {
       t->callback_error = std::move(s);
       return 0;
@@ -144,6 +152,7 @@ size_t OnRead(char* buf, size_t size, size_t count, void* userdata) {
   auto* t = static_cast<Transfer*>(userdata);
   if (t->request->stop.stop_requested()) return CURL_READFUNC_ABORT;
   Result<size_t> got = t->request->body_reader(buf, size * count);
+  t->Touch();
   if (!got.ok()) {
     t->callback_error = got.status();
     return CURL_READFUNC_ABORT;
@@ -157,9 +166,22 @@ int OnSeek(void* userdata, curl_off_t offset, int origin) {
   return t->request->body_rewind() ? CURL_SEEKFUNC_OK : CURL_SEEKFUNC_CANTSEEK;
 }
 
-int OnProgress(void* userdata, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+// Also the idle timeout: libcurl calls this at least about once a second, even when idle
+// (its own low-speed check averages over several seconds, so a stall after a burst would be
+// noticed only seconds late).
+int OnProgress(void* userdata, curl_off_t, curl_off_t dlnow, curl_off_t, curl_off_t ulnow) {
   auto* t = static_cast<Transfer*>(userdata);
-  return t->request->stop.stop_requested() ? 1 : 0;
+  if (t->request->stop.stop_requested()) return 1;
+  if (dlnow != t->last_down || ulnow != t->last_up) {
+    t->last_down = dlnow;
+    t->last_up = ulnow;
+    t->Touch();
+  } else if (t->request->idle_timeout.count() > 0 &&
+             std::chrono::steady_clock::now() - t->last_activity >= t->request->idle_timeout) {
+    t->idle_expired = true;
+    return 1;
+  }
+  return 0;
 }
 
 }  // namespace
@@ -331,11 +353,6 @@ Result<HttpResponse> HttpClient::Send(const HttpRequest& request) {
     set(curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS,
                          static_cast<long>(request.total_timeout.count())));
   }
-  if (request.idle_timeout.count() > 0) {
-    long seconds = static_cast<long>((request.idle_timeout.count() + 999) / 1000);
-    set(curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, 1L));
-    set(curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME, seconds));
-  }
 
   // Method and body.
   const std::string& method = request.method;
@@ -437,6 +454,11 @@ Result<HttpResponse> HttpClient::Send(const HttpRequest& request) {
     return Status(Code::kCancelled, "request to " + peer + " cancelled");
   }
   if (!t.callback_error.ok()) return t.callback_error;
+  if (t.idle_expired) {
+    return Status(Code::kDeadlineExceeded,
+                  "request to " + peer + " timed out: no data moved for " +
+                      std::to_string(request.idle_timeout.count()) + " ms");
+  }
   if (t.body_too_large) {
     return Status(Code::kInternal, "response from " + peer + " is larger than " +
                                        std::to_string(request.max_body) + " bytes");

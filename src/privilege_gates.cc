@@ -76,4 +76,15 @@ Status CheckPayloadPrivileges(const Payload& p, const WorkerConfig& c, ScopeChec
   return Status::Ok();
 }
 
+Status CheckArtifactImageScopes(const std::string& path, const std::string& image_json,
+                                ScopeChecker& scopes) {
+  // ^/?public/
+  if (path.rfind("public/", 0) == 0 || path.rfind("/public/", 0) == 0) return Status::Ok();
+  const std::string scope = "queue:get-artifact:" + path;
+  return Require(scopes, {scope},
+                 "Not authorized to use " + image_json +
+                     ".  Ensure that the task scopes are correctly defined in the task "
+                     "definition (missing scope: " + scope + ")");
+}
+
 }  // namespace docker_worker

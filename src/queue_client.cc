@@ -175,10 +175,12 @@ Result<std::vector<std::pair<std::string, std::string>>> QueueClient::ListLatest
 }
 
 Result<std::string> QueueClient::ArtifactUrl(const std::string& task_id, int run_id,
-                                             const std::string& name) {
+                                             const std::string& name, std::stop_token stop) {
   std::string path = run_id < 0 ? "task/" + UrlEscape(task_id) + "/artifacts/" + UrlEscape(name)
                                 : RunPath(task_id, run_id) + "/artifacts/" + UrlEscape(name);
-  auto r = client_.Call("GET", "queue", path, nullptr);
+  TcCallOptions options;
+  options.stop = std::move(stop);
+  auto r = client_.Call("GET", "queue", path, nullptr, options);
   if (!r.ok()) return r.status();
   if (auto location = r->headers.Get("Location")) return *location;
   if (auto url = json::GetString(r->body, "url")) return *url;

@@ -195,13 +195,12 @@ Status TaskRun::ValidatePayload() {
 Status TaskRun::PrepareImage() {
   if (Status s = StoppedStatus(); !s.ok()) return s;
   const ImageSpec& image = payload_->image;
-  Result<std::string> id = Status(Code::kInvalidArgument,
-                                  std::string("images of type \"") + image.KindName() +
-                                      "\" are not supported by this worker yet");
-  if (image.kind == ImageSpec::Kind::kDockerImage) {
-    id = EnsureDockerImage(in_.docker, in_.config, image.name, ImageDetailsJson(in_.task.payload()), scopes_, log_,
-                           in_.clock, stop_source_.get_token());
-  }
+  Result<std::string> id =
+      image.kind == ImageSpec::Kind::kDockerImage
+          ? EnsureDockerImage(in_.docker, in_.config, image.name,
+                              ImageDetailsJson(in_.task.payload()), scopes_, log_, in_.clock,
+                              stop_source_.get_token())
+          : PrepareArtifactImage();
   if (!id.ok()) {
     if (Status s = StoppedStatus(); !s.ok()) return s;
     log_.Error("Pulling docker image has failed.");
@@ -210,6 +209,31 @@ Status TaskRun::PrepareImage() {
   }
   ctx_.image_id = *id;
   return Status::Ok();
+}
+
+Result<std::string> TaskRun::PrepareArtifactImage() {
+  const ImageSpec& image = payload_->image;
+  if (Status s = CheckArtifactImageScopes(image.path, ImageDetailsJson(in_.task.payload()),
+                                          scopes_);
+      !s.ok()) {
+    return s;
+  }
+  if (!in_.taskcluster || !in_.artifact_images) {
+    return Status(Code::kInvalidArgument,
+                  std::string("images of type \"") + image.KindName() +
+                      "\" need a Taskcluster queue, which this run does not have");
+  }
+  std::string task_id = image.task_id;
+  if (image.kind == ImageSpec::Kind::kIndexedImage) {
+    auto found = FindIndexedTask(*in_.taskcluster, image.namespace_, stop_source_.get_token());
+    if (!found.ok()) return found.status();
+    task_id = *found;
+  }
+  auto loaded = in_.artifact_images->Ensure(*in_.taskcluster, task_id, image.path, log_,
+                                            stop_source_.get_token());
+  if (!loaded.ok()) return loaded.status();
+  ctx_.image_artifact_hash = loaded->artifact_hash;
+  return loaded->image_id;
 }
 
 Status TaskRun::BuildContainerSpec(ContainerSpec& spec) {

@@ -32,7 +32,9 @@ Worker::Worker(const WorkerConfig& config, Queue& queue, DockerEngine& docker, C
       env_decryptor_(env_decryptor),
       caches_(caches),
       disk_probe_(disk_probe ? std::move(disk_probe) : DiskProbe(FreeDiskBytes)),
-      gc_(docker, caches, clock, log, config.worker_id, Millis(config.image_expiration_ms)) {}
+      gc_(docker, caches, clock, log, config.worker_id, Millis(config.image_expiration_ms)),
+      artifact_images_(docker, clock,
+                       ArtifactImageOptions::FromConfig(config, work_root_ + "/image-artifacts")) {}
 
 Worker::~Worker() {
   Shutdown(true);
@@ -205,6 +207,7 @@ void Worker::StartRun(Claim claim) {
           },
       .caches = caches_,
       .gc = &gc_,
+      .artifact_images = &artifact_images_,
   });
   log_.Event("taskStart", {{"taskId", s.claim.task_id},
                            {"runId", std::to_string(s.claim.run_id)},

@@ -25,7 +25,8 @@ constexpr const char* kDefaults = R"({
     "maxAttempts": 5,
     "delayFactor": 15000,
     "randomizationFactor": 0.25,
-    "pullIdleTimeout": 60000
+    "pullIdleTimeout": 60000,
+    "imageDownloadIdleTimeout": 60000
   },
   "registries": {},
   "features": {
@@ -132,6 +133,8 @@ WorkerConfig Extract(std::shared_ptr<json::Document> doc) {
       c.pull_randomization_factor = r->GetDouble();
     }
     c.pull_idle_timeout_ms = json::GetInt(*dc, "pullIdleTimeout").value_or(60000);
+    c.image_download_idle_timeout_ms =
+        json::GetInt(*dc, "imageDownloadIdleTimeout").value_or(c.image_download_idle_timeout_ms);
   }
   if (const auto* regs = json::FindObject(d, "registries")) {
     for (const auto& m : regs->GetObject()) {

@@ -105,6 +105,9 @@ struct VolumeInfo {
 
 // Receives bytes in order; a non-ok Status stops the transfer and is returned by the call.
 using ByteSink = std::function<Status(std::string_view)>;
+// Supplies bytes in order: copies at most `max` bytes into `buf` and returns how many; 0 means
+// the stream is complete. An error status aborts the transfer and is returned by the call.
+using ByteSource = std::function<Result<size_t>(char* buf, size_t max)>;
 
 class DockerEngine {
  public:
@@ -123,6 +126,10 @@ class DockerEngine {
                            const std::function<void(const PullEvent&)>& progress,
                            std::stop_token stop) = 0;
   virtual Status RemoveImage(const std::string& name) = 0;
+  // Loads the images of a `docker save` tar archive read from `tar` (POST /images/load) under
+  // the repository tags its manifest names. The archive is streamed, never held whole. An error
+  // of `tar` aborts the upload and is returned; an error line of the engine fails the call.
+  virtual Status LoadImage(const ByteSource& tar, std::stop_token stop) = 0;
 
   // --- containers
   virtual Result<std::string> CreateContainer(const ContainerSpec& spec) = 0;

@@ -42,6 +42,7 @@ class EngineApi final : public DockerEngine {
                    const std::function<void(const PullEvent&)>& progress,
                    std::stop_token stop) override;
   Status RemoveImage(const std::string& name) override;
+  Status LoadImage(const ByteSource& tar, std::stop_token stop) override;
 
   Result<std::string> CreateContainer(const ContainerSpec& spec) override;
   Status AttachContainer(const std::string& id, const std::function<void()>& attached,

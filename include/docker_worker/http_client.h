@@ -49,9 +49,9 @@ class HttpHeaders {
   std::vector<Field> fields_;
 };
 
-// Supplies a streamed request body: copies at most `max` bytes into `buf` and returns how many;
-// 0 means the body is complete. An error status aborts the request and is returned by Send().
-using BodyReader = std::function<Result<size_t>(char* buf, size_t max)>;
+// Supplies a streamed request body (a ByteSource): an error status aborts the request and is
+// returned by Send().
+using BodyReader = ByteSource;
 
 struct HttpResponse;
 

@@ -8,6 +8,8 @@
 //   device D    deviceManagement.D.enabled,   docker-worker:capability:device:D[:<pool>]
 //   cache N     cache.enabled,                docker-worker:cache:N[:<pool>]
 //   feature F   features.F.enabled (SelectFeatures), Feature::RequiredScopes (CheckFeatureScopes)
+//   artifact image of a non-public path P (task-image, indexed-image): queue:get-artifact:P
+//               (no config switch; paths matching ^/?public/ need nothing)
 //
 // Checks run in upstream's order (feature scopes, privileged, devices, caches); the first refusal
 // is returned as a TaskFailed status carrying the message. A failed role expansion is a
@@ -33,5 +35,12 @@ Status CheckFeatureScopes(const std::vector<std::unique_ptr<Feature>>& features,
 // privileged, devices and caches of the payload.
 Status CheckPayloadPrivileges(const Payload& payload, const WorkerConfig& config,
                               ScopeChecker& scopes);
+
+// A task-image / indexed-image whose artifact `path` is not public needs
+// queue:get-artifact:<path>. `image_json` (the payload's image, as JSON) names it in the refusal,
+// upstream's "Not authorized to use <image>.  Ensure that the task scopes are correctly defined in
+// the task definition", followed by the missing scope.
+Status CheckArtifactImageScopes(const std::string& path, const std::string& image_json,
+                                ScopeChecker& scopes);
 
 }  // namespace docker_worker

@@ -55,9 +55,9 @@ class QueueClient {
   // listLatestArtifacts, every page: {name, storageType} of each artifact of the latest run.
   Result<std::vector<std::pair<std::string, std::string>>> ListLatestArtifacts(
       const std::string& task_id);
-  // The 303 target of getArtifact (run_id < 0: getLatestArtifact).
+  // The 303 target of getArtifact (run_id < 0: getLatestArtifact); `stop` cuts retries short.
   Result<std::string> ArtifactUrl(const std::string& task_id, int run_id,
-                                  const std::string& name);
+                                  const std::string& name, std::stop_token stop = {});
 
   TaskclusterClient& client() { return client_; }
 

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "docker_worker/cache_volumes.h"
+#include "docker_worker/artifact_image.h"
 #include "docker_worker/clock.h"
 #include "docker_worker/docker_engine.h"
 #include "docker_worker/encrypted_env.h"
@@ -76,6 +77,9 @@ class TaskRun {
     // The daemon's collector: the run pins its image there, and hands over its container (with
     // the caches it mounted) if removing it fails. Null (`run`): nothing is recorded.
     GarbageCollector* gc = nullptr;
+    // Worker-wide loader of task-image / indexed-image artifacts (shared so that concurrent
+    // runs never download the same artifact twice); null: such images fail (no queue).
+    ArtifactImages* artifact_images = nullptr;
   };
 
   explicit TaskRun(Inputs inputs);
@@ -97,6 +101,8 @@ class TaskRun {
   Status StartFeatures();
   Status ValidatePayload();
   Status PrepareImage();
+  // task-image / indexed-image: scope gate, index lookup, download and load; the image id.
+  Result<std::string> PrepareArtifactImage();
   Status BuildContainerSpec(ContainerSpec& spec);
   Status RunContainer(const ContainerSpec& spec);
   Status FinishFeatures();

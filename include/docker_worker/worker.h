@@ -33,6 +33,7 @@
 #include <thread>
 
 #include "docker_worker/cache_volumes.h"
+#include "docker_worker/artifact_image.h"
 #include "docker_worker/clock.h"
 #include "docker_worker/disk_space.h"
 #include "docker_worker/docker_engine.h"
@@ -90,6 +91,8 @@ class Worker {
   // Poll-loop thread only.
   TimePoint next_sweep_{};
   int disk_verdict_ = -1;  // last logged: -1 none, 0 ok, 1 low, 2 probe failed
+  // Task/indexed images, shared by every run; records under <work_root>/image-artifacts.
+  ArtifactImages artifact_images_;
 
   mutable std::mutex mu_;
   std::condition_variable_any cv_;

@@ -63,6 +63,8 @@ struct WorkerConfig {
   double pull_randomization_factor = 0.25;
   // A pull whose progress stream is silent this long is abandoned (and retried as transient).
   int64_t pull_idle_timeout_ms = 60000;
+  // An artifact image download that receives nothing for this long fails (then is retried).
+  int64_t image_download_idle_timeout_ms = 60000;
   std::map<std::string, RegistryCredentials> registries;
 
   // features: name -> enabled on this worker

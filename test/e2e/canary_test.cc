@@ -26,20 +26,11 @@ namespace {
 using testing::LocalSystem;
 using testing::TempDir;
 
-// Writes a fresh chain-of-trust signing key (base64 of the 64-byte ed25519 secret key).
-std::string WriteSigningKey(TempDir& dir) {
-  REQUIRE(sodium_init() >= 0);
-  unsigned char pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
-  crypto_sign_keypair(pk, sk);
-  std::string path = dir / "cot.key";
-  testing::WriteFile(path, Base64Encode(sk, sizeof sk));
-  return path;
-}
 
 TEST_CASE("e2e: canary — the worker's access token never reaches a task or a log", "[e2e]") {
   const std::string canary = "CANARY-" + NewSlugId() + NewSlugId();
   TempDir keys;
-  const std::string cot_key = WriteSigningKey(keys);
+  const std::string cot_key = testing::WriteCotSigningKey(keys);
   testing::GpgKeyPair env_key;
   REQUIRE(env_key.ok());
   const std::string secret = "SECRET-" + NewSlugId() + NewSlugId();

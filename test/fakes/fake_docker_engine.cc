@@ -1,7 +1,12 @@
 #include "fakes/fake_docker_engine.h"
 
+#include <archive.h>
+#include <archive_entry.h>
+
 #include <algorithm>
 
+#include "docker_worker/json.h"
+#include "docker_worker/sha256.h"
 #include "docker_worker/tar_builder.h"
 #include "fakes/bounded_wait.h"
 
@@ -139,6 +144,54 @@ Status FakeDockerEngine::PullImage(const std::string& image, const std::string& 
   AddImage(ref, "sha256:pulled");
   if (tag == "latest") AddImage(image, "sha256:pulled");
   return Status::Ok();
+}
+
+Status FakeDockerEngine::LoadImage(const ByteSource& tar, std::stop_token) {
+  std::string bytes;
+  char buf[65536];
+  while (true) {
+    auto n = tar(buf, sizeof buf);
+    if (!n.ok()) return n.status();
+    if (*n == 0) break;
+    bytes.append(buf, *n);
+  }
+  if (!load_error.ok()) return load_error;
+  std::string manifest;
+  archive* a = archive_read_new();
+  archive_read_support_filter_all(a);
+  archive_read_support_format_tar(a);
+  if (archive_read_open_memory(a, bytes.data(), bytes.size()) != ARCHIVE_OK) {
+    archive_read_free(a);
+    return Status(Code::kInternal, "fake engine: not a tar archive");
+  }
+  archive_entry* entry = nullptr;
+  while (archive_read_next_header(a, &entry) == ARCHIVE_OK) {
+    if (std::string(archive_entry_pathname(entry)) != "manifest.json") continue;
+    manifest.resize(static_cast<size_t>(archive_entry_size(entry)));
+    archive_read_data(a, manifest.data(), manifest.size());
+  }
+  archive_read_free(a);
+  auto doc = json::Parse(manifest);
+  if (!doc.ok() || !doc->IsArray()) return Status(Code::kInternal, "fake engine: no manifest.json");
+  for (const auto& image : doc->GetArray()) {
+    std::string config = json::GetString(image, "Config").value_or("");
+    Sha256 hash;
+    hash.Update(config);
+    const std::string id = "sha256:" + hash.HexDigest();
+    if (const json::Value* tags = json::FindArray(image, "RepoTags")) {
+      for (const auto& t : tags->GetArray()) {
+        if (t.IsString()) AddImage(t.GetString(), id);
+      }
+    }
+  }
+  std::lock_guard lock(mu_);
+  ++loads_;
+  return Status::Ok();
+}
+
+int FakeDockerEngine::loads() const {
+  std::lock_guard lock(mu_);
+  return loads_;
 }
 
 Status FakeDockerEngine::RemoveImage(const std::string& name) {

@@ -7,7 +7,9 @@
 // KillContainer, which makes it exit with 137. Files: AddFile/AddDir/AddSymlink describe one
 // filesystem shared by every container, served as tar by GetArchive. Label filters of the List
 // calls work as the engine's; RemoveImage takes a name or an id and, like the engine, refuses
-// an image a container (any state) uses. Thread-safe.
+// an image a container (any state) uses. LoadImage reads the whole archive and makes every
+// RepoTags entry of its manifest.json inspectable (id: "sha256:" + the SHA-256 of the manifest's
+// Config name), or fails with `load_error`. Thread-safe.
 #pragma once
 
 #include <condition_variable>
@@ -38,6 +40,7 @@ class FakeDockerEngine final : public DockerEngine {
   Status create_error;
   Status start_error;
   Status remove_container_error;  // RemoveContainer fails with it (the container stays)
+  Status load_error;
 
   // The image's own Entrypoint and Cmd are reported by InspectImage (by name or by id).
   void AddImage(const std::string& name, const std::string& id = "sha256:fake",
@@ -61,6 +64,7 @@ class FakeDockerEngine final : public DockerEngine {
   std::vector<std::string> pull_auths() const;  // the registry_auth of every PullImage call
   std::vector<std::string> removed_images() const;  // as RemoveImage was asked, in order
   std::vector<std::string> image_names() const;     // names InspectImage knows
+  int loads() const;  // LoadImage calls that read their archive to the end
   // Blocks until some container is running.
   void WaitUntilRunning();
 
@@ -72,6 +76,7 @@ class FakeDockerEngine final : public DockerEngine {
                    const std::function<void(const PullEvent&)>& progress,
                    std::stop_token stop) override;
   Status RemoveImage(const std::string& name) override;
+  Status LoadImage(const ByteSource& tar, std::stop_token stop) override;
   Result<std::string> CreateContainer(const ContainerSpec& spec) override;
   Status AttachContainer(const std::string& id, const std::function<void()>& attached,
                          const ByteSink& sink, std::stop_token stop) override;
@@ -127,6 +132,7 @@ class FakeDockerEngine final : public DockerEngine {
   int kills_ = 0;
   int pulls_ = 0;
   std::vector<std::string> pull_auths_;
+  int loads_ = 0;
 };
 
 }  // namespace docker_worker::testing

@@ -1,6 +1,7 @@
 #include "support/local_system.h"
 
 #include <signal.h>
+#include <sodium.h>
 
 #include <catch2/catch.hpp>
 
@@ -8,6 +9,8 @@
 #include <regex>
 #include <thread>
 
+#include "docker_worker/base64.h"
+#include "docker_worker/http_run_queue.h"
 #include "docker_worker/json.h"
 #include "docker_worker/slugid.h"
 #include "docker_worker/time_format.h"
@@ -141,12 +144,18 @@ int LocalSystem::StopWorker(int sig) {
 
 std::string LocalSystem::CreateTask(const std::string& payload, int retries,
                                     const std::vector<std::string>& scopes, std::string task_id) {
+  return CreateTaskIn(options_.worker_type, payload, retries, scopes, std::move(task_id));
+}
+
+std::string LocalSystem::CreateTaskIn(const std::string& worker_type, const std::string& payload,
+                                      int retries, const std::vector<std::string>& scopes,
+                                      std::string task_id) {
   std::string id = task_id.empty() ? NewSlugId() : task_id;
   std::string scope_list;
   for (const auto& s : scopes) scope_list += (scope_list.empty() ? "\"" : ", \"") + s + "\"";
   auto now = clock_.Now();
   std::string def = R"({"provisionerId": "local-provisioner", "workerType": ")" +
-                    options_.worker_type + R"(", "created": ")" + FormatIso(now) +
+                    worker_type + R"(", "created": ")" + FormatIso(now) +
                     R"(", "deadline": ")" + FormatIso(now + std::chrono::hours(1)) +
                     R"(", "retries": )" + std::to_string(retries) + R"(, "scopes": [)" +
                     scope_list + "]" +
@@ -157,6 +166,47 @@ std::string LocalSystem::CreateTask(const std::string& payload, int retries,
   if (!doc.ok()) return "";
   auto r = queue_->CreateTask(id, *doc);
   return r.ok() ? id : "";
+}
+
+std::string LocalSystem::PublishArtifacts(const std::map<std::string, std::string>& files,
+                                          const std::map<std::string, std::string>& references) {
+  const std::string pool = options_.worker_type + "-publish";
+  const std::string id = CreateTaskIn(pool, R"({"image": "none", "maxRunTime": 1})", 0, {}, "");
+  if (id.empty()) return "";
+  bool claimed = PollFor(20, [&] {
+    auto claims = queue_->ClaimWork("local-provisioner/" + pool, "e2e", "publisher", 1, {});
+    return claims.ok() && !claims->empty() && claims->front().task_id == id;
+  });
+  if (!claimed) return "";
+  // The worker's own upload path (uncompressed on the wire, so the stored bytes are the file's).
+  HttpRunQueue run(*queue_, http_, clock_, id, 0, dir_ / "publish", {});
+  const TimePoint expires = clock_.Now() + std::chrono::hours(24);
+  for (const auto& [name, url] : references) {
+    docker_worker::Artifact a;
+    a.kind = docker_worker::Artifact::Kind::kReference;
+    a.name = name;
+    a.expires = expires;
+    a.content_type = "application/octet-stream";
+    a.url = url;
+    if (!run.CreateArtifact(a).ok()) return "";
+  }
+  for (const auto& [name, path] : files) {
+    docker_worker::Artifact a;
+    a.name = name;
+    a.expires = expires;
+    a.content_type = "application/octet-stream";
+    a.file = path;
+    a.uncompressed = true;
+    if (!run.CreateArtifact(a).ok()) return "";
+  }
+  return run.Resolve(Resolution::Completed()).ok() ? id : "";
+}
+
+bool LocalSystem::IndexTask(const std::string& ns, const std::string& task_id) {
+  auto body = json::Parse(R"({"taskId": ")" + task_id + R"(", "rank": 0, "data": {}, "expires": ")" +
+                          FormatIso(clock_.Now() + std::chrono::hours(24)) + R"("})");
+  if (!body.ok()) return false;
+  return client_->Call("PUT", "index", "task/" + ns, &*body).ok();
 }
 
 std::pair<std::string, std::string> LocalSystem::WaitForRun(const std::string& task_id,
@@ -206,6 +256,15 @@ std::string LocalSystem::WorkerLog() const {
 
 std::string LocalSystem::QueueLog() const {
   return ReadFile(dir_ / "queue.log") + ReadFile(dir_ / "queue.log.part");
+}
+
+std::string WriteCotSigningKey(TempDir& dir) {
+  REQUIRE(sodium_init() >= 0);
+  unsigned char pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
+  crypto_sign_keypair(pk, sk);
+  std::string path = dir / "cot.key";
+  WriteFile(path, Base64Encode(sk, sizeof sk));
+  return path;
 }
 
 }  // namespace docker_worker::testing

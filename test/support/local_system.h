@@ -4,6 +4,7 @@
 // destruction. Waits are bounded polls of external events (process output, queue state).
 #pragma once
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -50,6 +51,14 @@ class LocalSystem {
   // `scopes` become the task's scopes; `task_id` "" picks a fresh one.
   std::string CreateTask(const std::string& payload, int retries = 0,
                          const std::vector<std::string>& scopes = {}, std::string task_id = "");
+  // A completed task of another pool (the worker never claims it) whose run 0 holds one s3
+  // artifact per `files` entry (name -> local file, uploaded streamed) and one reference
+  // artifact per `references` entry (name -> URL). Returns its task id ("" on failure).
+  std::string PublishArtifacts(const std::map<std::string, std::string>& files,
+                               const std::map<std::string, std::string>& references = {});
+  // index.insertTask: `ns` -> `task_id`.
+  bool IndexTask(const std::string& ns, const std::string& task_id);
+
   // Polls status until the given run is resolved (or `seconds` pass); returns the run's
   // {state, reasonResolved}; {"timeout", ""} when it did not resolve in time.
   std::pair<std::string, std::string> WaitForRun(const std::string& task_id, int run_id,
@@ -68,6 +77,9 @@ class LocalSystem {
 
  private:
   std::string WorkerConfigText() const;
+  std::string CreateTaskIn(const std::string& worker_type, const std::string& payload, int retries,
+                           const std::vector<std::string>& scopes, std::string task_id);
+
   Options options_;
   TempDir dir_;
   int port_ = 0;
@@ -82,5 +94,9 @@ class LocalSystem {
   std::unique_ptr<TaskclusterClient> client_;
   std::unique_ptr<QueueClient> queue_;
 };
+
+// Writes a fresh chain-of-trust signing key (base64 of the 64-byte ed25519 secret key) into
+// `dir`; returns its path (for the worker's ed25519SigningKeyLocation).
+std::string WriteCotSigningKey(TempDir& dir);
 
 }  // namespace docker_worker::testing

@@ -10,12 +10,16 @@
 #include <Poco/StreamCopier.h>
 
 #include <algorithm>
+#include <chrono>
+#include <condition_variable>
 #include <cctype>
 
 namespace docker_worker::testing {
 
 struct TestHttpServer::Impl {
   mutable std::mutex mu;
+  std::condition_variable stopping_cv;
+  bool stopping = false;
   Handler handler;
   std::vector<TestRequest> requests;
   std::unique_ptr<Poco::Net::HTTPServer> server;
@@ -50,7 +54,15 @@ class Handler final : public Poco::Net::HTTPRequestHandler {
     resp.setStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(out.status));
     for (const auto& [k, v] : out.headers) resp.set(k, v);
     resp.setContentLength(static_cast<std::streamsize>(out.body.size()));
-    resp.send() << out.body;
+    if (out.stall_after >= out.body.size()) {
+      resp.send() << out.body;
+      return;
+    }
+    std::ostream& stream = resp.send();
+    stream.write(out.body.data(), static_cast<std::streamsize>(out.stall_after));
+    stream.flush();
+    std::unique_lock lock(impl_.mu);
+    impl_.stopping_cv.wait_for(lock, std::chrono::minutes(5), [&] { return impl_.stopping; });
   }
 
  private:
@@ -81,7 +93,14 @@ TestHttpServer::TestHttpServer(Handler handler) : impl_(std::make_unique<Impl>()
   impl_->server->start();
 }
 
-TestHttpServer::~TestHttpServer() { impl_->server->stopAll(true); }
+TestHttpServer::~TestHttpServer() {
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->stopping = true;
+  }
+  impl_->stopping_cv.notify_all();
+  impl_->server->stopAll(true);
+}
 
 int TestHttpServer::port() const { return impl_->port; }
 

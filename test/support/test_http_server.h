@@ -23,6 +23,9 @@ struct TestResponse {
   int status = 200;
   std::map<std::string, std::string> headers;
   std::string body;
+  // Sends only this many bytes of `body` (Content-Length still announces all of it), then
+  // stalls until the server is destroyed: a peer that stops sending.
+  size_t stall_after = std::string::npos;
 };
 
 class TestHttpServer {

@@ -13,32 +13,18 @@
 #include "fakes/manual_clock.h"
 #include "docker_worker/base64.h"
 #include "docker_worker/time_format.h"
+#include "fakes/string_sink.h"
 #include "fakes/temp_dir.h"
 
 namespace docker_worker {
 namespace {
 
+using testing::StringSink;
 using testing::FakeDockerEngine;
 using testing::FakeRunQueue;
 using testing::ManualClock;
 using testing::TempDir;
 
-class StringSink final : public LogSink {
- public:
-  bool Write(std::string_view bytes) override {
-    std::lock_guard lock(mu_);
-    text_.append(bytes);
-    return true;
-  }
-  std::string text() const {
-    std::lock_guard lock(mu_);
-    return text_;
-  }
-
- private:
-  mutable std::mutex mu_;
-  std::string text_;
-};
 
 struct Harness {
   WorkerConfig config = WorkerConfig::Defaults();
@@ -407,12 +393,23 @@ TEST_CASE("a stalled pull is retried like any transient error", "[unit]") {
   CHECK(h.queue.resolution() == Resolution::Failed());
 }
 
-TEST_CASE("other image types are refused clearly", "[unit]") {
+TEST_CASE("artifact images: refused without a queue, and private paths need a scope", "[unit]") {
   Harness h;
   RunResult r = h.Run(R"({"image": {"type": "task-image", "taskId": "x", "path": "public/i.tar"},
                           "maxRunTime": 60})");
   CHECK(r.resolution == Resolution::Failed());
-  CHECK(h.log().find("\"task-image\" are not supported") != std::string::npos);
+  CHECK(h.log().find("[taskcluster:error] Pulling docker image has failed.") != std::string::npos);
+  CHECK(h.log().find("\"task-image\" need a Taskcluster queue") != std::string::npos);
+
+  // The scope gate comes first: no queue call is needed to refuse.
+  Harness h2;
+  r = h2.Run(R"({"image": {"type": "indexed-image", "namespace": "a.b", "path": "private/i.tar"},
+                 "maxRunTime": 60})");
+  CHECK(r.resolution == Resolution::Failed());
+  CHECK(h2.log().find("Error: Not authorized to use {\"type\":\"indexed-image\",\"namespace\":"
+                      "\"a.b\",\"path\":\"private/i.tar\"}.  Ensure that the task scopes are "
+                      "correctly defined in the task definition (missing scope: "
+                      "queue:get-artifact:private/i.tar)") != std::string::npos);
 }
 
 TEST_CASE("a container that cannot be created or started fails the task", "[unit]") {
