@@ -3,6 +3,23 @@
 #include <archive.h>
 #include <archive_entry.h>
 
+#include <cerrno>
+
+// Link-level shim, not behaviour: libarchive 3.6's tar writers report an unsupported entry type
+// through __archive_write_entry_filetype_unsupported, which lives in archive_write_set_format.o
+// beside the table of every writer format. Linking it from there drags in the xar, 7-Zip, zip
+// and ISO writers and, through them, libxml2 + ICU, liblzma, libbz2 and nettle as shared
+// libraries: about 1.2 MiB resident in an idle worker that only ever writes tar. This weak
+// definition satisfies the reference first (this object is linked wherever a tar writer is), so
+// the table stays out; a binary that links the table anyway gets libarchive's own definition.
+// It is only reached for sockets and the like, which pax cannot hold: the entry is refused.
+extern "C" __attribute__((weak)) int __archive_write_entry_filetype_unsupported(
+    struct archive* a, struct archive_entry* entry, const char* format) {
+  archive_set_error(a, EINVAL, "%s: the %s format cannot hold this file type",
+                    archive_entry_pathname(entry), format);
+  return ARCHIVE_FAILED;
+}
+
 namespace docker_worker {
 namespace {
 

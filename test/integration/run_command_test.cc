@@ -285,6 +285,24 @@ TEST_CASE("version: --version names the worker and the libraries linked into it"
   CHECK(out.find("OpenSSL/") != std::string::npos);
 }
 
+TEST_CASE("binary: no shared library an idle worker would carry for formats it never writes",
+          "[integration]") {
+  // Each of these is loaded at start-up when linked, and costs resident memory for nothing (the
+  // xar/7-Zip/zip writers of libarchive's format table need them; see tar_builder.cc).
+  const std::string readelf = testing::FindProgram("readelf");
+  REQUIRE(!readelf.empty());  // binutils, from build-essential
+  TempDir dir;
+  REQUIRE(testing::RunProcess({readelf, "-d", testing::WorkerBinary()}, {}, dir / "o", dir / "e")
+              .exit_code == 0);
+  const std::string needed = ReadFile(dir / "o");
+  REQUIRE(needed.find("(NEEDED)") != std::string::npos);
+  for (const char* lib : {"libxml2", "libicu", "liblzma", "libbz2", "libnettle", "libarchive",
+                          "libcurl", "libssl", "libsqlite", "libgpgme", "libsodium"}) {
+    INFO(lib);
+    CHECK(needed.find(std::string("[") + lib) == std::string::npos);
+  }
+}
+
 // ------------------------------------------------------------------------------ encryptedEnv
 
 // A worker key (throw-away, made by gpg) and a `run` config naming it.
