@@ -60,8 +60,9 @@ dw_static_archive(sqlite libsqlite3.a ${CMAKE_DL_LIBS} m Threads::Threads)
 dw_static_archive(zstd libzstd.a Threads::Threads)
 dw_static_archive(lz4 liblz4.a)
 # libarchive's own dependencies stay shared; --as-needed drops those no linked member uses. The
-# worker reads tar only, so libxml2 (and ICU behind it) is loaded only by test binaries that
-# write archives, whose writer table references the xar format.
+# worker reads and writes tar only; the weak shim in src/tar_builder.cc keeps libarchive's writer
+# format table (and with it xar, 7-Zip, zip: libxml2 + ICU, liblzma, libbz2, nettle) out of the
+# binary. Test binaries that use that table load them.
 dw_static_archive(archive libarchive.a PkgConfig::DW_NETTLE LibLZMA::LibLZMA
                   dw::zstd dw::lz4 BZip2::BZip2 ZLIB::ZLIB LibXml2::LibXml2)
 
