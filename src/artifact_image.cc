@@ -163,8 +163,18 @@ Result<std::string> ArtifactImages::Attempt(TaskclusterClient& tc, const std::st
     transform_status = RetagImageArchive(
         [&](char* buf, size_t max) { return downloaded.Read(buf, max); },
         [&](std::string_view bytes) { return retagged.Write(bytes); }, name + ":latest");
-    downloaded.CloseRead();
     retagged.CloseWrite(transform_status);
+    if (transform_status.ok()) {
+      // libarchive stops at the end-of-archive marker; the rest (tar record padding, a
+      // compressor's trailer) is still the artifact: read it to the end so the hash covers every
+      // byte and the size check runs. A download failure here is the download's own status.
+      std::string rest(256 * 1024, '\0');
+      while (true) {
+        auto n = downloaded.Read(rest.data(), rest.size());
+        if (!n.ok() || *n == 0) break;
+      }
+    }
+    downloaded.CloseRead();
   });
   std::thread load([&] {
     load_status = docker_.LoadImage([&](char* buf, size_t max) { return retagged.Read(buf, max); },
@@ -207,6 +217,7 @@ Result<std::string> ArtifactImages::Attempt(TaskclusterClient& tc, const std::st
   };
   auto response = http_.Send(request);
   Status download_status;
+  bool storage_forbidden = false;
   if (!response.ok()) {
     download_status = response.status();
     if (download_status.code() == Code::kDeadlineExceeded) {
@@ -214,6 +225,9 @@ Result<std::string> ArtifactImages::Attempt(TaskclusterClient& tc, const std::st
     }
   } else if (!response->ok()) {
     download_status = DownloadHttpError(*response);
+    // Upstream fails at once on 401 and 404 only; a 403 may be an expired signature, and each
+    // attempt fetches a fresh URL.
+    storage_forbidden = response->status == 403;
   } else if (total >= 0 && !encoded && received != total) {
     download_status = Status(Code::kUnavailable, "received " + std::to_string(received) +
                                                      " of " + std::to_string(total) + " bytes");
@@ -224,11 +238,16 @@ Result<std::string> ArtifactImages::Attempt(TaskclusterClient& tc, const std::st
 
   auto own = [](const Status& s) { return !s.ok() && !BytePipe::IsDownstreamClosed(s); };
   if (own(download_status)) {
-    *retryable = Transient(download_status);
+    *retryable = Transient(download_status) || storage_forbidden;
     return download_status;
   }
   if (own(transform_status)) return transform_status;
-  if (!load_status.ok()) return load_status.Prefixed("the engine could not load the image: ");
+  if (!load_status.ok()) {
+    // An engine that was unreachable, reset or timed out may load it next time; an engine that
+    // refused the archive will refuse it again.
+    *retryable = Transient(load_status);
+    return load_status.Prefixed("the engine could not load the image: ");
+  }
   log.Info("Downloaded artifact successfully.");
   log.Info("Downloaded " + Fixed(static_cast<double>(received) / 1048576.0, 3) +
            " mb over the wire");
@@ -275,8 +294,14 @@ void ArtifactImages::SaveRecord(const std::string& name, const std::string& task
   const std::string tmp = final_path + ".tmp-" + NewSlugId();
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << json::Serialize(doc);
     if (!out) return;
+    const std::string text = json::Serialize(doc);
+    out.write(text.data(), static_cast<std::streamsize>(text.size()));
+    out.close();  // flushes: a full disk shows here
+    if (!out) {
+      std::filesystem::remove(tmp, ec);
+      return;
+    }
   }
   std::filesystem::rename(tmp, final_path, ec);
   if (ec) std::filesystem::remove(tmp, ec);

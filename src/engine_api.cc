@@ -382,7 +382,9 @@ Status EngineApi::PullImage(const std::string& image, const std::string& tag,
 }
 
 Status EngineApi::LoadImage(const ByteSource& tar, std::stop_token stop) {
-  HttpRequest request = MakeRequest("POST", "/images/load?quiet=1");
+  // quiet=0: the engine reports each layer as it registers it, so a large load is never silent
+  // for the idle timeout (the progress lines are parsed for errors and otherwise ignored).
+  HttpRequest request = MakeRequest("POST", "/images/load?quiet=0");
   request.headers.Set("Content-Type", "application/x-tar");
   request.body_reader = tar;
   request.body_size = -1;  // chunked: the archive's size is not known in advance

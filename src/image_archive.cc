@@ -5,6 +5,8 @@
 
 #include <memory>
 #include <optional>
+#include <set>
+#include <string_view>
 
 #include "docker_worker/json.h"
 
@@ -24,11 +26,41 @@ std::string LastError(archive* a) {
   return text ? text : "unknown libarchive error";
 }
 
-// "./manifest.json" and "manifest.json" name the same top-level file.
-std::string TopLevelName(const char* path) {
+// "./manifest.json" and "manifest.json" name the same top-level file; a trailing '/' (directory
+// entries) is dropped too, so "d/" and "d" name the same path.
+std::string NormalName(const char* path) {
   std::string name = path ? path : "";
   while (name.rfind("./", 0) == 0) name.erase(0, 2);
+  if (name == ".") name.clear();
+  if (!name.empty() && name.back() == '/') name.pop_back();
   return name;
+}
+
+// A name Docker's loader would not clean into something else: not absolute, no empty segment
+// (but a trailing '/'), no "." or ".." segment. `name` is NormalName's output; "" is the
+// archive's root ("./"), harmless.
+bool Canonical(const std::string& name) {
+  if (name.empty()) return true;
+  size_t start = 0;
+  while (start <= name.size()) {
+    size_t end = name.find('/', start);
+    if (end == std::string::npos) end = name.size();
+    std::string_view segment(name.data() + start, end - start);
+    if (segment.empty() || segment == "." || segment == "..") return false;
+    start = end + 1;
+  }
+  return true;
+}
+
+bool IsMetadata(const std::string& name) {
+  return name == "manifest.json" || name == "index.json" || name == "repositories";
+}
+
+// An entry name for an error message: quoted, escaped, at most ~100 characters.
+std::string Shown(const char* path) {
+  std::string name = path ? path : "";
+  if (name.size() > 100) name = name.substr(0, 100) + "...";
+  return json::Quote(name);
 }
 
 struct Reader {
@@ -177,8 +209,34 @@ class Retagger {
     }
   }
 
+  // Refuses entries that could make Docker's loader (which cleans paths and follows symlinks
+  // inside the archive) read metadata we did not rewrite: a task could claim any image name.
+  Status CheckEntry(archive_entry* entry, const std::string& name) {
+    const char* raw = archive_entry_pathname(entry);
+    if (!Canonical(name)) {
+      return Status(Code::kInvalidArgument,
+                    "the image archive has an entry with a non-canonical name " + Shown(raw));
+    }
+    const bool link = archive_entry_filetype(entry) == AE_IFLNK ||
+                      archive_entry_hardlink(entry) != nullptr;
+    if (link && IsMetadata(name)) {
+      return Status(Code::kInvalidArgument,
+                    "the image archive's " + name + " is a link, not a regular file");
+    }
+    for (size_t slash = name.find('/'); slash != std::string::npos;
+         slash = name.find('/', slash + 1)) {
+      if (symlinks_.count(name.substr(0, slash))) {
+        return Status(Code::kInvalidArgument, "the image archive has an entry " + Shown(raw) +
+                                                  " under a symbolic link");
+      }
+    }
+    if (archive_entry_filetype(entry) == AE_IFLNK) symlinks_.insert(name);
+    return Status::Ok();
+  }
+
   Status Entry(archive_entry* entry) {
-    const std::string name = TopLevelName(archive_entry_pathname(entry));
+    const std::string name = NormalName(archive_entry_pathname(entry));
+    if (Status s = CheckEntry(entry, name); !s.ok()) return s;
     const bool regular = archive_entry_filetype(entry) == AE_IFREG;
     if (regular && (name == "manifest.json" || name == "index.json")) {
       auto text = ReadWhole(entry, name);
@@ -199,10 +257,20 @@ class Retagger {
     return Copy(entry);
   }
 
+  // Serialising recurses: a hostile document nested a million deep would overflow the stack.
+  static Status TooDeep(const std::string& name) {
+    return Status(Code::kInvalidArgument, name + " of the image archive nests deeper than " +
+                                              std::to_string(json::kMaxDocumentDepth) + " levels");
+  }
+
   Result<std::string> RewriteManifest(const std::string& text) {
     auto doc = json::Parse(text);
+    if (doc.ok() && !json::DepthWithin(*doc, json::kMaxDocumentDepth)) {
+      return TooDeep("manifest.json");
+    }
     if (!doc.ok() || !doc->IsArray()) {
-      return Status(Code::kInvalidArgument, "manifest.json of the image archive is not a JSON array");
+      return Status(Code::kInvalidArgument,
+                    "manifest.json of the image archive is not a JSON array");
     }
     if (doc->Size() != 1 || !(*doc)[0].IsObject()) {
       return Status(Code::kInvalidArgument,
@@ -220,6 +288,9 @@ class Retagger {
 
   Result<std::string> RewriteIndex(const std::string& text) {
     auto doc = json::Parse(text);
+    if (doc.ok() && !json::DepthWithin(*doc, json::kMaxDocumentDepth)) {
+      return TooDeep("index.json");
+    }
     if (!doc.ok() || !doc->IsObject()) {
       return Status(Code::kInvalidArgument, "index.json of the image archive is not a JSON object");
     }
@@ -267,6 +338,7 @@ class Retagger {
   archive* in_ = nullptr;
   archive* out_ = nullptr;
   bool manifest_seen_ = false;
+  std::set<std::string> symlinks_;  // normalised names of the symlink entries seen so far
   std::optional<std::string> repositories_;
   std::unique_ptr<archive_entry, EntryDeleter> repositories_entry_;
 };

@@ -11,8 +11,11 @@
 //     streamed through SHA-256, RetagImageArchive (decompression by content) and the engine's
 //     image load, three threads joined by bounded pipes; never the whole artifact in memory or
 //     on disk. A download that moves no byte for `idle_timeout` fails. Transient failures
-//     (network, 5xx, idle timeout) are retried: `max_attempts` attempts, `backoff` between them
-//     (slept on the Clock, cut short by `stop`); 401/403/404 and format errors fail at once.
+//     (network, 5xx, 403 (an expired signature: each attempt fetches a fresh URL), idle timeout,
+//     an engine unreachable or timing out during the load) are retried: `max_attempts` attempts,
+//     `backoff` between them (slept on the Clock, cut short by `stop`); 401/404, format errors
+//     and an archive the engine refuses fail at once. The whole artifact is read, bytes after the
+//     tar's end-of-archive marker included, so the hash and the Content-Length check cover it.
 //   - Concurrent Ensure calls for the same artifact are serialised: the second waits and then
 //     reuses what the first loaded. Different artifacts proceed in parallel.
 // Task log lines follow upstream: `Downloading artifact "<path>" from task ID: <id>.`,

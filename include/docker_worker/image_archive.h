@@ -10,6 +10,13 @@
 //   index.json (OCI layout, docker save >= 25): image-name annotations of its manifests are set
 //       to repo_tag, so engines that read the OCI index tag the same name.
 //   neither manifest.json nor repositories: "Unknown docker archive format".
+// Refused (kInvalidArgument, archive not loaded), since Docker's loader cleans paths and follows
+// symlinks inside the archive and would read metadata we did not rewrite: entries whose names are
+// not canonical (absolute, an empty segment other than a trailing '/', a "." or ".." segment;
+// one leading "./" sequence is allowed), symlinks or hardlinks named manifest.json, index.json or
+// repositories, and entries under a path an earlier entry made a symlink (symlinked files stay
+// allowed: old docker save output uses them). manifest.json and index.json nesting deeper than
+// json::kMaxDocumentDepth are refused too.
 // So two archives that claim the same repository tag never overwrite each other once loaded
 // under different names. Errors of `in` and `out` are returned unchanged (a download failure
 // stays a download failure); malformed input is kInvalidArgument with upstream's wording where

@@ -3,6 +3,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 namespace docker_worker::testing {
 
@@ -11,6 +12,15 @@ namespace docker_worker::testing {
 // `with_manifest` false leaves out manifest.json (the v1.0 format).
 std::string FakeDockerSave(const std::string& repo_tag, const std::string& layer_content,
                            bool with_manifest = true);
+// One entry of TarOf: type 'f' (regular file, `data` = content), 'd' (directory), 'l' (symlink,
+// `data` = target) or 'h' (hardlink, `data` = target). Names are written exactly as given.
+struct TarEntry {
+  char type;
+  std::string name;
+  std::string data;
+};
+// A pax tar of `entries`, in order.
+std::string TarOf(const std::vector<TarEntry>& entries);
 // `bytes` compressed with libarchive's "gzip", "lz4" or "zstd" filter ("" = unchanged).
 std::string Compress(const std::string& bytes, const std::string& filter);
 // The regular files of a tar archive (any compression): path -> content.

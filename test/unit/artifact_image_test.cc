@@ -3,7 +3,11 @@
 // persistence, retries and their limits. (The real engine: test/e2e/image_artifact_test.cc.)
 #include <catch2/catch.hpp>
 
+#include <sys/resource.h>
+
 #include <atomic>
+#include <csignal>
+#include <filesystem>
 #include <thread>
 
 #include "docker_worker/artifact_image.h"
@@ -163,12 +167,30 @@ TEST_CASE("artifact image: failures", "[unit]") {
     CHECK(f.artifact_calls == 1);
     CHECK(f.clock.sleeps() == 0);
   }
-  SECTION("a 403 from the storage fails at once") {
-    f.blob = [] { return TestResponse{403, {}, "denied"}; };
+  SECTION("a 401 from the storage fails at once") {
+    f.blob = [] { return TestResponse{401, {}, "who are you"}; };
     auto r = images.Ensure(*f.tc, kTaskId, kPath, f.log, {});
     REQUIRE_FALSE(r.ok());
     CHECK(r.status().code() == Code::kPermissionDenied);
     CHECK(f.blob_gets == 1);
+  }
+  SECTION("a 403 from the storage is retried with a fresh URL, as upstream does") {
+    f.blob = [] { return TestResponse{403, {}, "denied"}; };
+    auto r = images.Ensure(*f.tc, kTaskId, kPath, f.log, {});
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.status().code() == Code::kPermissionDenied);
+    CHECK_THAT(r.status().message(), Catch::Contains("HTTP 403"));
+    CHECK(f.blob_gets == 3);
+    CHECK(f.artifact_calls == 3);
+  }
+  SECTION("an expired signature (403) then success loads the image") {
+    f.blob = [&f] {
+      if (f.blob_gets == 1) return TestResponse{403, {}, "Request has expired"};
+      return TestResponse{200, {}, f.artifact};
+    };
+    auto r = images.Ensure(*f.tc, kTaskId, kPath, f.log, {});
+    REQUIRE(r.ok());
+    CHECK(f.blob_gets == 2);
   }
   SECTION("5xx from the storage is retried with backoff, then fails") {
     f.blob = [] { return TestResponse{503, {}, "busy"}; };
@@ -219,7 +241,60 @@ TEST_CASE("artifact image: failures", "[unit]") {
     CHECK_THAT(r.status().message(), Catch::Contains("invalid tar header"));
     CHECK(f.blob_gets == 1);
   }
+  SECTION("an engine unreachable or timing out during the load is retried") {
+    Code code = GENERATE(Code::kUnavailable, Code::kDeadlineExceeded);
+    f.docker.load_error = Status(code, "cannot reach the Docker engine");
+    auto r = images.Ensure(*f.tc, kTaskId, kPath, f.log, {});
+    REQUIRE_FALSE(r.ok());
+    CHECK_THAT(r.status().message(), Catch::Contains("cannot reach the Docker engine"));
+    CHECK(f.blob_gets == 3);
+  }
   CHECK(f.sink->text().find("SECRET") == std::string::npos);
+}
+
+TEST_CASE("artifact image: bytes after the end of the tar are downloaded and hashed too",
+          "[unit]") {
+  // GNU tar pads to 10240-byte records and libarchive stops at the end-of-archive marker; the
+  // padding is still the artifact. Enough of it that the download is still running when the
+  // retag is done (the pipe between them holds 4 MiB).
+  Fixture f;
+  f.artifact = FakeDockerSave("busybox:latest", std::string(50000, 'b')) +
+               std::string(size_t{6} << 20, '\0');
+  ArtifactImages images(f.docker, f.clock, f.Options());
+  auto r = images.Ensure(*f.tc, kTaskId, kPath, f.log, {});
+  INFO(f.sink->text());
+  REQUIRE(r.ok());
+  CHECK(r->artifact_hash == "sha256:" + Sha256Hex(f.artifact));
+  CHECK(f.blob_gets == 1);
+  CHECK(f.docker.loads() == 1);
+}
+
+TEST_CASE("artifact image: a record that cannot be written completely is not kept", "[unit]") {
+  Fixture f;
+  ArtifactImages images(f.docker, f.clock, f.Options());
+  // Every file write beyond 16 bytes fails (EFBIG) while the image is ensured.
+  rlimit saved{};
+  REQUIRE(getrlimit(RLIMIT_FSIZE, &saved) == 0);
+  auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  rlimit small = saved;
+  small.rlim_cur = 16;
+  REQUIRE(setrlimit(RLIMIT_FSIZE, &small) == 0);
+  auto r = images.Ensure(*f.tc, kTaskId, kPath, f.log, {});
+  setrlimit(RLIMIT_FSIZE, &saved);
+  std::signal(SIGXFSZ, old_handler);
+  REQUIRE(r.ok());
+  // Neither a truncated record nor a stray temp file.
+  std::vector<std::string> left;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(f.dir / "records", ec)) {
+    left.push_back(e.path().filename().string());
+  }
+  CHECK(left.empty());
+  // So a restarted worker downloads it again, rather than trusting half a record.
+  ArtifactImages restarted(f.docker, f.clock, f.Options());
+  auto again = restarted.Ensure(*f.tc, kTaskId, kPath, f.log, {});
+  REQUIRE(again.ok());
+  CHECK_FALSE(again->reused);
 }
 
 TEST_CASE("artifact image: the index names the task of an indexed image", "[unit]") {

@@ -16,7 +16,9 @@ namespace {
 
 using testing::Compress;
 using testing::FakeDockerSave;
+using testing::TarEntry;
 using testing::TarFiles;
+using testing::TarOf;
 
 // A source over `bytes` handing out at most `chunk` bytes per call.
 ByteSource SourceOf(const std::string& bytes, size_t chunk = 1000) {
@@ -95,6 +97,105 @@ TEST_CASE("image archive: bad archives fail with a clear message", "[unit]") {
     REQUIRE_FALSE(out.ok());
     CHECK(out.status().code() == Code::kInvalidArgument);
   }
+}
+
+TEST_CASE("image archive: a manifest.json or index.json nested 200000 deep is refused", "[unit]") {
+  // Serialising it would recurse 200000 deep and overflow the transform thread's stack.
+  const std::string deep = std::string(200000, '[') + std::string(200000, ']');
+  SECTION("manifest.json") {
+    auto out = Retag(TarOf({{'f', "manifest.json", deep}}), "a:latest");
+    REQUIRE_FALSE(out.ok());
+    CHECK(out.status().code() == Code::kInvalidArgument);
+    CHECK_THAT(out.status().message(), Catch::Contains("manifest.json") &&
+                                           Catch::Contains("nests deeper than 100"));
+  }
+  SECTION("index.json") {
+    auto out = Retag(TarOf({{'f', "index.json", R"({"manifests":)" + deep + "}"}}), "a:latest");
+    REQUIRE_FALSE(out.ok());
+    CHECK_THAT(out.status().message(), Catch::Contains("index.json") &&
+                                           Catch::Contains("nests deeper than 100"));
+  }
+}
+
+TEST_CASE("image archive: entries Docker would read as untouched metadata are refused", "[unit]") {
+  // Each archive has a manifest.json we rewrite, and a second way for Docker's loader (which
+  // cleans paths and follows symlinks) to find metadata claiming someone else's image name.
+  const std::string id = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+  const std::string victim = R"([{"Config":")" + id + R"(.json","RepoTags":["victim:latest"]}])";
+  std::vector<TarEntry> entries = {{'f', id + ".json", "{}"},
+                                   {'f', "manifest.json", R"([{"Config":")" + id + R"(.json"}])"}};
+  std::string expected;
+  SECTION("absolute name") {
+    entries.push_back({'f', "/manifest.json", victim});
+    expected = "non-canonical name \"/manifest.json\"";
+  }
+  SECTION("empty segment after ./") {
+    entries.push_back({'f', ".//manifest.json", victim});
+    expected = "non-canonical name";
+  }
+  SECTION("empty segment inside") {
+    entries.push_back({'f', "x//y", "z"});
+    expected = "non-canonical name";
+  }
+  SECTION("dot-dot segment") {
+    entries.push_back({'d', "x/", ""});
+    entries.push_back({'f', "x/../manifest.json", victim});
+    expected = "non-canonical name";
+  }
+  SECTION("dot segment") {
+    entries.push_back({'f', "x/./manifest.json", victim});
+    expected = "non-canonical name";
+  }
+  SECTION("symlink named manifest.json") {
+    entries = {{'f', "evil.json", victim}, {'l', "manifest.json", "evil.json"}};
+    expected = "manifest.json is a link";
+  }
+  SECTION("symlink named ./index.json") {
+    entries.push_back({'l', "./index.json", "evil.json"});
+    expected = "index.json is a link";
+  }
+  SECTION("symlink named repositories") {
+    entries.push_back({'l', "repositories", "evil"});
+    expected = "repositories is a link";
+  }
+  SECTION("hardlink named manifest.json") {
+    entries = {{'f', "evil.json", victim}, {'h', "manifest.json", "evil.json"}};
+    expected = "manifest.json is a link";
+  }
+  SECTION("a file under a symlinked directory") {
+    entries.push_back({'l', "d", "."});
+    entries.push_back({'f', "d/manifest.json", victim});
+    expected = "under a symbolic link";
+  }
+  SECTION("a file deeper under a symlinked directory") {
+    entries.push_back({'d', "a/", ""});
+    entries.push_back({'l', "./a/b", "../.."});
+    entries.push_back({'d', "a/b/c/", ""});
+    expected = "under a symbolic link";
+  }
+  auto out = Retag(TarOf(entries), "mine:latest");
+  REQUIRE_FALSE(out.ok());
+  CHECK(out.status().code() == Code::kInvalidArgument);
+  CHECK_THAT(out.status().message(), Catch::Contains(expected));
+}
+
+TEST_CASE("image archive: symlinked files and a leading ./ stay allowed", "[unit]") {
+  // Old docker save output links identical layers: <id>/layer.tar -> ../<other>/layer.tar.
+  const std::string id = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+  const std::string other = "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210";
+  auto out = Retag(TarOf({{'d', "./", ""},
+                          {'d', "./" + other + "/", ""},
+                          {'f', "./" + other + "/layer.tar", "L"},
+                          {'d', "./" + id + "/", ""},
+                          {'l', "./" + id + "/layer.tar", "../" + other + "/layer.tar"},
+                          {'f', "./" + id + ".json", "{}"},
+                          {'f', "./manifest.json", R"([{"Config":")" + id +
+                                                       R"(.json","RepoTags":["x:y"]}])"}}),
+                   "mine:latest");
+  REQUIRE(out.ok());
+  auto manifest = json::Parse(TarFiles(*out)["./manifest.json"]);
+  REQUIRE(manifest.ok());
+  CHECK(json::Serialize((*manifest)[0]["RepoTags"]) == R"(["mine:latest"])");
 }
 
 TEST_CASE("image archive: errors of the source and the sink come back unchanged", "[unit]") {
