@@ -1,5 +1,5 @@
 // taskclusterProxy: the task reaches Taskcluster at http://taskcluster/ without credentials.
-//  Link: creates a Docker network of the task's own (labelled as this worker's), starts a
+//  Link: creates a Docker network of the task's own (labelled as ctx.label_owner's), starts a
 //        TaskclusterProxy (taskcluster_proxy.h) on that network's gateway address, admitting
 //        only peers inside the network's subnet other than the gateway — i.e. this task's
 //        container, the only one attached — and routes the container there: network, ExtraHosts
@@ -48,7 +48,7 @@ class TaskclusterProxyFeature final : public Feature {
     const std::string run = ctx.task_id + "/" + std::to_string(ctx.run_id);
     auto id = ctx.docker.CreateNetwork(
         "docker-worker-" + ctx.task_id + "-" + std::to_string(ctx.run_id),
-        RunLabels(ctx.config.worker_id, ctx.task_id, ctx.run_id));
+        RunLabels(ctx.label_owner, ctx.task_id, ctx.run_id));
     if (!id.ok()) return Status::TaskFailed("cannot create the proxy network: " + id.status().message());
     network_id_ = *id;
     auto net = ctx.docker.InspectNetwork(network_id_);

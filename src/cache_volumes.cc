@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <string_view>
 
 #include "docker_worker/slugid.h"
 
@@ -29,10 +30,13 @@ TimePoint MtimeOf(const struct stat& st) {
       std::chrono::seconds(st.st_mtim.tv_sec) + std::chrono::nanoseconds(st.st_mtim.tv_nsec)));
 }
 
-// An exclusive, non-blocking flock on `path` (created if missing): the fd, or -1 when another
-// holder has it. A lock on a file that was unlinked meanwhile (a concurrent removal) is refused.
-int TryLock(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+// An exclusive, non-blocking flock on lock file `path`: the fd, or -1 when another holder has
+// it or the file does not exist. Only `create` (a new instance's lock) creates the file, and then
+// only if it did not exist. A lock on a file that was unlinked meanwhile (a concurrent removal)
+// is refused.
+int TryLock(const std::string& path, bool create = false) {
+  int flags = O_RDWR | O_CLOEXEC | O_NOFOLLOW | (create ? O_CREAT | O_EXCL : 0);
+  int fd = ::open(path.c_str(), flags, 0600);
   if (fd < 0) return -1;
   struct stat held {}, named {};
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0 || ::fstat(fd, &held) != 0 ||
@@ -52,20 +56,57 @@ void Stamp(int fd, TimePoint t) {
   (void)::futimens(fd, times);
 }
 
-// Deletes instance `dir` whose lock file `lock` is held through `fd`, then drops the lock. The
-// directory is first renamed out of the way, so a half-deleted instance is never reused.
-void RemoveInstance(const std::string& dir, const std::string& lock, int fd) {
-  fs::path p(dir);
-  fs::path trash = p.parent_path() / (kTrashPrefix + p.filename().string() + "-" + NewSlugId());
-  std::error_code ec;
-  fs::rename(p, trash, ec);
-  fs::remove_all(ec ? p : trash, ec);
-  ::unlink(lock.c_str());
-  ::close(fd);
+// "xxxxxxxx-xxxx-4xxx-[89ab]xxx-xxxxxxxxxxxx" in lower-case hex: the only instance ids.
+bool IsUuidV4(std::string_view s) {
+  if (s.size() != 36) return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      if (c != '-') return false;
+    } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+      return false;
+    }
+  }
+  return s[14] == '4' && std::string_view("89ab").find(s[19]) != std::string_view::npos;
 }
 
-bool IsInstanceDirName(const std::string& n) {
-  return !n.empty() && n[0] != '.' && n.find('.') == std::string::npos;
+// ".trash-<instance id>-<uuid>": an instance this code renamed out of the way to delete it.
+bool IsTrashName(std::string_view s) {
+  const size_t prefix = std::strlen(kTrashPrefix);
+  return s.size() == prefix + 36 + 1 + 36 && s.substr(0, prefix) == kTrashPrefix &&
+         IsUuidV4(s.substr(prefix, 36)) && s[prefix + 36] == '-' &&
+         IsUuidV4(s.substr(prefix + 37));
+}
+
+bool IsRegularFile(const std::string& path) {
+  struct stat st {};
+  return ::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+bool IsRealDirectory(const std::string& path) {  // not through a symlink
+  struct stat st {};
+  return ::lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+// <root>/<name>/<id>/ is an instance when <id> is a v4 UUID, it is a directory and <id>.lock is
+// a regular file beside it. Nothing else under the root is ever taken for one (or deleted).
+bool IsInstance(const fs::path& dir) {
+  return IsUuidV4(dir.filename().string()) && IsRealDirectory(dir.string()) &&
+         IsRegularFile(dir.string() + kLockSuffix);
+}
+
+// First half of deleting instance `dir`, whose lock file `lock` is held through `fd`: renames
+// the directory to a trash name (so a half-deleted instance is never reused), unlinks the lock
+// and drops it. Returns the trash path to delete (later, outside any lock), or "" when the
+// directory could not be moved (it is then left as it is, still an instance).
+std::string TrashInstance(const std::string& dir, const std::string& lock, int fd) {
+  fs::path p(dir);
+  fs::path trash = p.parent_path() / (kTrashPrefix + p.filename().string() + "-" + NewUuidV4());
+  std::error_code ec;
+  fs::rename(p, trash, ec);
+  if (!ec) ::unlink(lock.c_str());
+  ::close(fd);
+  return ec ? std::string() : trash.string();
 }
 
 }  // namespace
@@ -90,6 +131,11 @@ CacheLease& CacheLease::operator=(CacheLease&& other) noexcept {
 
 CacheLease::~CacheLease() { Release(); }
 
+void CacheLease::HoldUntilExit() {
+  fd_ = -1;  // deliberately not closed: the flock lives as long as the process
+  owner_ = nullptr;
+}
+
 void CacheLease::Release() {
   if (fd_ >= 0 && owner_) owner_->Release(*this);
   fd_ = -1;
@@ -97,8 +143,23 @@ void CacheLease::Release() {
 
 // ----------------------------------------------------------------------------- CacheVolumes
 
-CacheVolumes::CacheVolumes(std::string root, Clock& clock, WorkerLog& log)
-    : root_(std::move(root)), clock_(clock), log_(log) {}
+CacheVolumes::CacheVolumes(std::string root, Clock& clock, WorkerLog& log,
+                           std::function<void(const std::string&)> remove_tree)
+    : root_(std::move(root)),
+      clock_(clock),
+      log_(log),
+      remove_tree_(remove_tree ? std::move(remove_tree) : [](const std::string& path) {
+        std::error_code ec;
+        fs::remove_all(path, ec);
+      }) {}
+
+void CacheVolumes::DeleteTrash(const std::vector<std::string>& trash) {
+  for (const std::string& t : trash) {
+    remove_tree_(t);
+    std::lock_guard lock(mu_);
+    deleting_.erase(t);
+  }
+}
 
 Status CacheVolumes::CheckName(const std::string& name) {
   if (name.find("::") != std::string::npos) {
@@ -115,6 +176,8 @@ Status CacheVolumes::CheckName(const std::string& name) {
   };
   if (name.empty() || name.size() > 200) return bad("it must be 1 to 200 bytes long");
   if (name.find('/') != std::string::npos) return bad("it must not contain \"/\"");
+  // Docker's bind syntax is "src:dst:mode": a ':' in the host path breaks it.
+  if (name.find(':') != std::string::npos) return bad("it must not contain \":\"");
   if (name == "." || name == "..") return bad("it must not be \".\" or \"..\"");
   return Status::Ok();
 }
@@ -151,7 +214,7 @@ Result<CacheLease> CacheVolumes::Acquire(const std::string& name) {
     const std::string lock = dir + "/" + i.id + kLockSuffix;
     int fd = TryLock(lock);
     if (fd < 0) continue;
-    if (!fs::is_directory(i.path, ec)) {  // removed meanwhile: the lock file is a stray
+    if (!IsRealDirectory(i.path)) {  // removed meanwhile: the lock file is a stray
       ::unlink(lock.c_str());
       ::close(fd);
       continue;
@@ -167,8 +230,8 @@ Result<CacheLease> CacheVolumes::Acquire(const std::string& name) {
   lease.id_ = NewUuidV4();
   lease.path_ = dir + "/" + lease.id_;
   const std::string lock = dir + "/" + lease.id_ + kLockSuffix;
-  lease.fd_ = TryLock(lock);
-  if (lease.fd_ < 0) return FsError("cannot lock", lock, errno);
+  lease.fd_ = TryLock(lock, /*create=*/true);
+  if (lease.fd_ < 0) return FsError("cannot create the lock", lock, errno);
   if (::mkdir(lease.path_.c_str(), 0777) != 0 || ::chmod(lease.path_.c_str(), 0777) != 0) {
     Status s = FsError("cannot create the cache instance", lease.path_, errno);
     ::unlink(lock.c_str());
@@ -182,8 +245,19 @@ Result<CacheLease> CacheVolumes::Acquire(const std::string& name) {
 void CacheVolumes::Release(CacheLease& lease) {
   const std::string lock = root_ + "/" + lease.name_ + "/" + lease.id_ + kLockSuffix;
   if (lease.purge_) {
-    RemoveInstance(lease.path_, lock, lease.fd_);
+    std::string trash;
+    {
+      std::lock_guard lock_table(mu_);
+      trash = TrashInstance(lease.path_, lock, lease.fd_);
+      if (!trash.empty()) deleting_.insert(trash);
+    }
+    lease.fd_ = -1;
+    if (trash.empty()) {
+      log_.Event("cache volume purge failed", {{"cache", lease.name_}, {"instance", lease.id_}});
+      return;
+    }
     log_.Event("cache volume purged", {{"cache", lease.name_}, {"instance", lease.id_}});
+    DeleteTrash({trash});
   } else {
     Stamp(lease.fd_, clock_.Now());
     ::close(lease.fd_);
@@ -200,12 +274,12 @@ std::vector<CacheVolumes::Instance> CacheVolumes::ListLocked() const {
   std::vector<Instance> out;
   std::error_code ec;
   for (const auto& name_dir : fs::directory_iterator(root_, ec)) {
-    if (!name_dir.is_directory(ec)) continue;
+    if (!IsRealDirectory(name_dir.path().string())) continue;
     const std::string name = name_dir.path().filename().string();
     std::vector<Instance> of_name;
     for (const auto& entry : fs::directory_iterator(name_dir.path(), ec)) {
       const std::string id = entry.path().filename().string();
-      if (!entry.is_directory(ec) || !IsInstanceDirName(id)) continue;
+      if (!IsInstance(entry.path())) continue;
       Instance i{name, id, entry.path().string(), {}, false};
       const std::string lock = i.path + kLockSuffix;
       struct stat st {};
@@ -225,31 +299,40 @@ std::vector<CacheVolumes::Instance> CacheVolumes::ListLocked() const {
 }
 
 int CacheVolumes::RemoveUnmounted() {
-  std::lock_guard lock_table(mu_);
   int removed = 0;
-  std::error_code ec;
-  for (const auto& name_dir : fs::directory_iterator(root_, ec)) {
-    if (!name_dir.is_directory(ec)) continue;
-    std::vector<fs::path> entries;
-    for (const auto& entry : fs::directory_iterator(name_dir.path(), ec)) {
-      entries.push_back(entry.path());
-    }
-    for (const fs::path& p : entries) {
-      const std::string file = p.filename().string();
-      if (file.rfind(kTrashPrefix, 0) == 0) {  // an earlier removal that did not finish
-        fs::remove_all(p, ec);
-        continue;
+  std::vector<std::string> trash;
+  {
+    std::lock_guard lock_table(mu_);
+    std::error_code ec;
+    for (const auto& name_dir : fs::directory_iterator(root_, ec)) {
+      if (!IsRealDirectory(name_dir.path().string())) continue;
+      std::vector<fs::path> entries;
+      for (const auto& entry : fs::directory_iterator(name_dir.path(), ec)) {
+        entries.push_back(entry.path());
       }
-      if (!IsInstanceDirName(file) || !fs::is_directory(p, ec)) continue;
-      const std::string lock = p.string() + kLockSuffix;
-      int fd = TryLock(lock);
-      if (fd < 0) continue;
-      RemoveInstance(p.string(), lock, fd);
-      log_.Event("cache volume removed",
-                 {{"cache", name_dir.path().filename().string()}, {"instance", file}});
-      ++removed;
+      for (const fs::path& p : entries) {
+        const std::string file = p.filename().string();
+        if (IsTrashName(file)) {  // an earlier removal that did not finish
+          if (IsRealDirectory(p.string()) && deleting_.insert(p.string()).second) {
+            trash.push_back(p.string());
+          }
+          continue;
+        }
+        if (!IsInstance(p)) continue;
+        const std::string lock = p.string() + kLockSuffix;
+        int fd = TryLock(lock);
+        if (fd < 0) continue;
+        std::string t = TrashInstance(p.string(), lock, fd);
+        if (t.empty()) continue;
+        deleting_.insert(t);
+        trash.push_back(t);
+        log_.Event("cache volume removed",
+                   {{"cache", name_dir.path().filename().string()}, {"instance", file}});
+        ++removed;
+      }
     }
   }
+  DeleteTrash(trash);  // the slow part, with the table free for Acquire
   return removed;
 }
 

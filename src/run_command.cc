@@ -18,6 +18,7 @@
 #include "docker_worker/slugid.h"
 #include "docker_worker/task_run.h"
 #include "docker_worker/time_format.h"
+#include "docker_worker/worker_labels.h"
 
 namespace docker_worker {
 namespace {
@@ -205,6 +206,12 @@ int RunCommand(const std::vector<std::string>& args) {
       },
       .caches = &caches,
       .gc = nullptr,
+      .artifact_images = nullptr,
+      // Not the daemon's label: a daemon of the same worker id must not sweep this run.
+      .label_owner = RunCommandLabelOwner(config.worker_id, static_cast<long>(::getpid())),
+      .warn = [](const std::string& message) {
+        std::cerr << "docker-worker run: " << message << "\n";
+      },
   });
 
   RunResult result;

@@ -64,6 +64,7 @@ TaskRun::TaskRun(Inputs inputs)
       scopes_(in_.task.scopes, in_.expand_scopes) {
   ctx_.live_log_server = in_.live_log_server;
   ctx_.taskcluster = in_.taskcluster;
+  ctx_.label_owner = in_.label_owner.empty() ? in_.config.worker_id : in_.label_owner;
   // The log exists from construction, so an Abort before Run() is logged too.
   std::error_code ec;
   std::filesystem::create_directories(in_.work_dir, ec);
@@ -92,13 +93,7 @@ RunResult TaskRun::Run() {
       WriteHeader();
       status = StartFeatures();
       if (status.ok()) status = ValidatePayload();
-      if (status.ok()) {
-        // The collector cannot remove the image between the look-up and the pin.
-        std::shared_lock<std::shared_mutex> readying;
-        if (in_.gc) readying = in_.gc->HoldImages();
-        status = PrepareImage();
-        if (status.ok() && in_.gc) image_pin_ = in_.gc->UseImage(ctx_.image_id);
-      }
+      if (status.ok()) status = PrepareImage();
       ContainerSpec spec;
       if (status.ok()) status = BuildContainerSpec(spec);
       if (status.ok()) status = RunContainer(spec);
@@ -193,6 +188,31 @@ Status TaskRun::ValidatePayload() {
 }
 
 Status TaskRun::PrepareImage() {
+  // The pull or download runs without the collector's lock (it may take long, and a collection
+  // must not wait for it); the pin is taken under it, after a look-up that proves the image is
+  // still there, so it cannot be removed between the look-up and the container's start. An
+  // image collected in between is made ready again.
+  constexpr int kAttempts = 3;
+  for (int attempt = 1;; ++attempt) {
+    if (Status s = ReadyImage(); !s.ok() || !in_.gc) return s;
+    std::shared_lock<std::shared_mutex> readying = in_.gc->HoldImages();
+    auto still_there = in_.docker.InspectImage(ctx_.image_id);
+    if (still_there.ok()) {
+      image_pin_ = in_.gc->UseImage(ctx_.image_id);
+      return Status::Ok();
+    }
+    if (attempt == kAttempts) {
+      const std::string message = "the image " + ctx_.image_id +
+                                  " was removed while the task was starting: " +
+                                  still_there.status().message();
+      log_.Error("Pulling docker image has failed.");
+      log_.Error("Error: " + message);
+      return Status::TaskFailed(message);
+    }
+  }
+}
+
+Status TaskRun::ReadyImage() {
   if (Status s = StoppedStatus(); !s.ok()) return s;
   const ImageSpec& image = payload_->image;
   Result<std::string> id =
@@ -325,7 +345,7 @@ Status TaskRun::BuildContainerSpec(ContainerSpec& spec) {
     spec.cmd = std::move(launch->cmd);
     secret_env_archive_ = std::move(launch->archive);
   }
-  spec.labels = RunLabels(c.worker_id, in_.task_id, in_.run_id);
+  spec.labels = RunLabels(ctx_.label_owner, in_.task_id, in_.run_id);
   spec.tty = true;
   spec.privileged = p.privileged;
   spec.shm_size = kShmSize;
@@ -496,10 +516,7 @@ RunResult TaskRun::Conclude(const Status& status) {
       for (CacheLease& lease : cache_leases_) lease.PurgeOnRelease();
     }
   }
-  Status removed = container.empty() ? Status::Ok() : in_.docker.RemoveContainer(container);
-  // A cache instance is free again only once no container has it mounted.
-  if (!removed.ok() && in_.gc) in_.gc->RemoveLater(container, std::move(cache_leases_));
-  cache_leases_.clear();
+  ReleaseContainer(container);
   image_pin_.Reset();
   for (size_t i = features_.size(); i-- > 0;) {
     Status s = features_[i]->Stop(ctx_, outcome);
@@ -512,6 +529,33 @@ RunResult TaskRun::Conclude(const Status& status) {
   if (in_.before_resolve) in_.before_resolve();
   if (!result.canceled) (void)in_.queue.Resolve(result.resolution);
   return result;
+}
+
+void TaskRun::ReleaseContainer(const std::string& container) {
+  constexpr int kAttempts = 3;
+  Status removed;
+  for (int attempt = 1; !container.empty(); ++attempt) {
+    removed = in_.docker.RemoveContainer(container);
+    // The collector retries at every sweep; only `run` has to insist here.
+    if (removed.ok() || in_.gc || attempt == kAttempts) break;
+    (void)in_.clock.SleepUntil(in_.clock.Now() + std::chrono::seconds(attempt),
+                               std::stop_token());
+  }
+  // A cache instance is free again (and purged) only once no container has it mounted.
+  if (!removed.ok() && in_.gc) {
+    in_.gc->RemoveLater(container, std::move(cache_leases_));
+  } else if (!removed.ok()) {
+    if (!cache_leases_.empty() && in_.warn) {
+      std::string caches;
+      for (const CacheLease& lease : cache_leases_) {
+        caches += (caches.empty() ? "" : ", ") + lease.path();
+      }
+      in_.warn("cannot remove container " + container + " (" + removed.message() +
+               "); its caches stay in use, unpurged, until this process ends: " + caches);
+    }
+    for (CacheLease& lease : cache_leases_) lease.HoldUntilExit();
+  }
+  cache_leases_.clear();
 }
 
 void TaskRun::OnTimeout() {

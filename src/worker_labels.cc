@@ -14,6 +14,10 @@ std::string WorkerLabelFilter(const std::string& worker_id) {
   return std::string(kWorkerIdLabel) + "=" + worker_id;
 }
 
+std::string RunCommandLabelOwner(const std::string& worker_id, long pid) {
+  return worker_id + "/run-" + std::to_string(pid);
+}
+
 std::string RunKey(const std::string& task_id, int run_id) {
   return task_id + "/" + std::to_string(run_id);
 }

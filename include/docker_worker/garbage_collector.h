@@ -2,7 +2,8 @@
 // host, and nothing else.
 //
 // What is this worker's: containers, networks and volumes labelled
-// docker-worker.worker-id=<workerId> (worker_labels.h); images that a task of this worker used
+// docker-worker.worker-id=<workerId> (worker_labels.h; never those of a `docker-worker run`,
+// which carry an owner of their own); images that a task of this worker used
 // (UseImage, recorded by image id as runs make their image ready; images it never used, such as
 // ones an operator or another program pulled, are never touched); cache instances of
 // CacheVolumes.
@@ -19,7 +20,7 @@
 //      container on the engine uses it (any state, anyone's), and it has been unused for
 //      `image_expiration` or the disk is under pressure. The engine refuses ids that other
 //      repositories still tag, so an image tagged for someone else survives. Skipped this time
-//      if a run is making its image ready (HoldImages);
+//      if a run is pinning its image at that moment (HoldImages, a brief look-up);
 //   4. under disk pressure, every unmounted cache instance (CacheVolumes::RemoveUnmounted).
 // Failures are logged to the worker log (once per image) and retried at the next sweep; a sweep
 // never fails. Thread-safe: sweeps run on the caller's thread (the daemon's poll loop), runs pin
@@ -63,8 +64,9 @@ class GarbageCollector {
   GarbageCollector(DockerEngine& docker, CacheVolumes* caches, Clock& clock, WorkerLog& log,
                    std::string worker_id, Millis image_expiration);
 
-  // Held (shared) by a run from before it looks up its image until it pinned it, so the image
-  // cannot be removed between the two.
+  // Held (shared) by a run around the final look-up of its ready image and the pin (never
+  // during a pull or download), so the image cannot be removed between the two while
+  // collections are held off only briefly.
   std::shared_lock<std::shared_mutex> HoldImages();
   // Records that a run of this worker uses image `id` ("sha256:...") and pins it.
   ImagePin UseImage(const std::string& id);
@@ -100,7 +102,7 @@ class GarbageCollector {
   const std::string worker_id_;
   const Millis image_expiration_;
 
-  std::shared_mutex images_busy_;  // shared: a run is readying its image; unique: removal
+  std::shared_mutex images_busy_;  // shared: a run is pinning its image; unique: removal
   mutable std::mutex mu_;
   std::map<std::string, Image> images_;
   std::map<std::string, std::vector<CacheLease>> pending_;  // container id -> its leases

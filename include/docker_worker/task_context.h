@@ -52,6 +52,9 @@ struct TaskContext {
   std::string work_dir;   // scratch folder of this run, removed afterwards
   std::string backing_log_path;  // the raw task log on disk
   LiveLogServer* live_log_server = nullptr;  // the daemon's; null for `run`
+  // The docker-worker.worker-id label value for Docker objects of this run (worker_labels.h):
+  // config.worker_id in the daemon, RunCommandLabelOwner() in `run`.
+  std::string label_owner;
   // The run's Taskcluster client (root URL, temporary credentials swapped on reclaim); null for
   // `run`, which has no queue.
   TaskclusterClient* taskcluster = nullptr;

@@ -7,6 +7,12 @@
 //   -> features Finish (artifacts) -> footer -> remove container -> release caches (purged if
 //   onExitStatus.purgeCaches lists the exit code of a failed run) -> features Stop (reverse)
 //   -> resolve with the run's queue (unless canceled)
+// With a collector (gc), the image is pinned under its HoldImages() lock only for a final
+// look-up once the pull or download returned (never during it, so collections are not held
+// off); an image removed in between is made ready again. If the container cannot be removed,
+// it goes to the collector with the caches it mounted; without one (`run`), removal is tried
+// three times (1 s, 2 s apart on the clock) and then the caches stay mounted, unpurged, until
+// the process ends (reported to `warn`).
 // and returns how it ended. Every failure is written to the task log with upstream's message
 // and maps to upstream's resolution (failed, or exception with a reason); the container is
 // removed whatever happened. Abort() and Cancel() may be called from any thread at any time:
@@ -80,6 +86,14 @@ class TaskRun {
     // Worker-wide loader of task-image / indexed-image artifacts (shared so that concurrent
     // runs never download the same artifact twice); null: such images fail (no queue).
     ArtifactImages* artifact_images = nullptr;
+    // The docker-worker.worker-id label of the Docker objects the run creates (its container,
+    // the proxy's network): whose leftovers they are. Empty: config.worker_id (the daemon).
+    // `run` passes RunCommandLabelOwner() so that a daemon with the same worker id never
+    // sweeps its objects. The log header and chain of trust still name config.worker_id.
+    std::string label_owner = {};
+    // Receives problems the closed task log cannot hold (e.g. a container that could not be
+    // removed and keeps its caches). May be empty.
+    std::function<void(const std::string& message)> warn = {};
   };
 
   explicit TaskRun(Inputs inputs);
@@ -100,13 +114,18 @@ class TaskRun {
 
   Status StartFeatures();
   Status ValidatePayload();
+  // ReadyImage, then the pin under the collector's lock (see the top).
   Status PrepareImage();
+  // Pulls or loads the payload's image; sets ctx_.image_id.
+  Status ReadyImage();
   // task-image / indexed-image: scope gate, index lookup, download and load; the image id.
   Result<std::string> PrepareArtifactImage();
   Status BuildContainerSpec(ContainerSpec& spec);
   Status RunContainer(const ContainerSpec& spec);
   Status FinishFeatures();
   RunResult Conclude(const Status& status);
+  // Removes the container and releases (or hands over, or keeps) the cache leases.
+  void ReleaseContainer(const std::string& container);
 
   void WriteHeader();
   void OnTimeout();

@@ -16,6 +16,8 @@
 #include "docker_worker/sha256.h"
 #include "docker_worker/slugid.h"
 #include "docker_worker/tar_builder.h"
+#include "docker_worker/worker_config.h"
+#include "docker_worker/worker_labels.h"
 #include "fakes/temp_dir.h"
 #include "support/gpg_keys.h"
 #include "support/subprocess.h"
@@ -242,7 +244,21 @@ TEST_CASE("run: Ctrl-C aborts the task and removes the container", "[integration
     if (!running) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   REQUIRE(running);
-  REQUIRE(ContainersOfTask(task_id).size() == 1);
+  auto containers = ContainersOfTask(task_id);
+  REQUIRE(containers.size() == 1);
+  // Labelled as this `run`'s, so a daemon with the same (default) worker id never sweeps it.
+  const std::string worker_id = WorkerConfig::Defaults().worker_id;
+  const std::string owner = containers[0].labels[kWorkerIdLabel];
+  const std::string prefix = worker_id + "/run-";
+  CHECK(owner.rfind(prefix, 0) == 0);
+  CHECK(owner.size() > prefix.size());
+  CHECK(owner.find_first_not_of("0123456789", prefix.size()) == std::string::npos);
+  {
+    EngineApi docker(EngineApi::SocketFromEnvironment());
+    auto daemons = docker.ListContainers({WorkerLabelFilter(worker_id), "docker-worker.task-id=" + task_id});
+    REQUIRE(daemons.ok());
+    CHECK(daemons->empty());
+  }
   p.Signal(SIGINT);
   r.process = p.Wait();
   r.Finish();
@@ -588,7 +604,9 @@ TEST_CASE("run: caches: bad names fail with a clear message and create nothing",
                       "Invalid key name was provided.  Ensure that the cache name does not "
                       "contain \"::\"."},
                  Case{R"({"../escape": "/c"})",
-                      "Invalid cache name \"../escape\": it must not contain \"/\"."}}) {
+                      "Invalid cache name \"../escape\": it must not contain \"/\"."},
+                 Case{R"({"a:b": "/c"})",
+                      "Invalid cache name \"a:b\": it must not contain \":\"."}}) {
     INFO(c.cache);
     auto r = RunPayload(R"({"image": "taskenv/busybox:latest", "maxRunTime": 60, "command": ["true"],
                             "cache": )" + std::string(c.cache) + "}",

@@ -1,5 +1,6 @@
 // CacheVolumes on a temp dir: hit/miss, exclusivity, most recently used first, purge, restart,
-// another process's lock, removal under pressure, names.
+// another process's lock, removal under pressure, names, foreign entries under the root,
+// deletion outside the table's lock, leases kept until the process ends.
 #include "docker_worker/cache_volumes.h"
 
 #include <fcntl.h>
@@ -8,7 +9,11 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <filesystem>
+#include <future>
+#include <set>
+#include <thread>
 
 #include "fakes/manual_clock.h"
 #include "fakes/temp_dir.h"
@@ -160,7 +165,7 @@ TEST_CASE("caches: hits and misses go to the worker log", "[unit]") {
 }
 
 TEST_CASE("caches: names", "[unit]") {
-  for (const char* ok : {"a", "level-3-checkouts-v2", "gecko.tooltool", ".hidden", "a:b"}) {
+  for (const char* ok : {"a", "level-3-checkouts-v2", "gecko.tooltool", ".hidden"}) {
     INFO(ok);
     CHECK(CacheVolumes::CheckName(ok).ok());
   }
@@ -170,6 +175,10 @@ TEST_CASE("caches: names", "[unit]") {
         "Invalid cache name \"a/b\": it must not contain \"/\".");
   CHECK(CacheVolumes::CheckName("../etc").message() ==
         "Invalid cache name \"../etc\": it must not contain \"/\".");
+  CHECK(CacheVolumes::CheckName("a:b").message() ==
+        "Invalid cache name \"a:b\": it must not contain \":\".");
+  CHECK(CacheVolumes::CheckName(":").message() ==
+        "Invalid cache name \":\": it must not contain \":\".");
   CHECK(CacheVolumes::CheckName("..").message() ==
         "Invalid cache name \"..\": it must not be \".\" or \"..\".");
   CHECK(CacheVolumes::CheckName("").message() ==
@@ -177,7 +186,7 @@ TEST_CASE("caches: names", "[unit]") {
   CHECK(!CacheVolumes::CheckName(std::string(201, 'a')).ok());
   CHECK(!CacheVolumes::CheckName("a\nb").ok());
   CHECK(CacheVolumes::CheckMountPoint("c", "/cache").ok());
-  for (const char* bad : {"", "/", "cache", "/c:ro", "/a\tb"}) {
+  for (const char* bad : {"", "/", "cache", "/c:ro", "/a:b", "/a\tb"}) {
     INFO(bad);
     CHECK_FALSE(CacheVolumes::CheckMountPoint("c", bad).ok());
   }
@@ -185,6 +194,132 @@ TEST_CASE("caches: names", "[unit]") {
   CHECK(h.caches.Acquire("a/../../escape").status().message() ==
         "Invalid cache name \"a/../../escape\": it must not contain \"/\".");
   CHECK_FALSE(std::filesystem::exists(h.dir / "escape"));
+  CHECK(h.caches.Acquire("a:b").status().message() ==
+        "Invalid cache name \"a:b\": it must not contain \":\".");
+  CHECK_FALSE(std::filesystem::exists(h.dir / "root/a:b"));
+}
+
+// Every path under `root`, relative to it.
+std::set<std::string> Tree(const std::string& root) {
+  std::set<std::string> out;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(root)) {
+    out.insert(std::filesystem::relative(e.path(), root).string());
+  }
+  return out;
+}
+
+TEST_CASE("caches: what is not an instance is never listed, locked or deleted", "[unit]") {
+  Harness h;
+  namespace fs = std::filesystem;
+  const std::string root = h.dir / "root";
+  // The root shared with other things (cache.volumeCachePath=/mnt, Docker's data root there).
+  fs::create_directories(root + "/docker/overlay2/l");
+  WriteFile(root + "/docker/overlay2/l/layer", "precious");
+  fs::create_directories(root + "/lost+found");
+  WriteFile(root + "/notes", "x");
+  // Inside a cache's own directory: foreign entries, and look-alikes without a lock file.
+  const std::string uuid = "0f8fad5b-d9cb-469f-a165-70867728950e";
+  const std::string uuid2 = "7c9e6679-7425-40de-944b-e07fc1f90ae7";
+  fs::create_directories(root + "/c/foreign/sub");
+  fs::create_directories(root + "/c/" + uuid + "/data");  // a v4 UUID but no lock file
+  fs::create_directories(root + "/c/" + uuid2);
+  fs::create_directories(root + "/c/" + uuid2 + ".lock");  // not a regular file
+  fs::create_directories(root + "/c/.trash-foreign");      // not this code's trash name
+  fs::create_directories(root + "/c/0F8FAD5B-D9CB-469F-A165-70867728950E");  // upper case
+  WriteFile(root + "/c/readme", "x");
+  const std::set<std::string> before = Tree(root);
+
+  CHECK(h.caches.List().empty());
+  std::string instance;
+  {
+    CacheLease a = h.Acquire("c");
+    CHECK_FALSE(a.hit());
+    instance = a.path();
+    CacheLease d = h.Acquire("docker");  // a cache named like the foreign directory
+    CHECK_FALSE(d.hit());
+  }
+  CHECK(h.caches.List().size() == 2);
+  CHECK(h.Acquire("c").path() == instance);  // the real instance, not a look-alike
+  CHECK(h.caches.RemoveUnmounted() == 2);
+  CHECK(h.caches.List().empty());
+  CHECK(Tree(root) == before);  // no .lock file was created next to anything foreign
+  CHECK(ReadFile(root + "/docker/overlay2/l/layer") == "precious");
+}
+
+TEST_CASE("caches: an interrupted removal's trash is deleted, and only it", "[unit]") {
+  Harness h;
+  namespace fs = std::filesystem;
+  const std::string root = h.dir / "root";
+  { CacheLease a = h.Acquire("c"); }
+  const std::string trash = root + "/c/.trash-0f8fad5b-d9cb-469f-a165-70867728950e-" +
+                            "7c9e6679-7425-40de-944b-e07fc1f90ae7";
+  fs::create_directories(trash + "/left");
+  const std::string lookalike = root + "/c/.trash-0f8fad5b-d9cb-469f-a165-70867728950e-x";
+  fs::create_directories(lookalike);
+  CHECK(h.caches.RemoveUnmounted() == 1);
+  CHECK_FALSE(fs::exists(trash));
+  CHECK(fs::exists(lookalike));
+  CHECK(Tree(root) == std::set<std::string>{"c", "c/" + fs::path(lookalike).filename().string()});
+}
+
+TEST_CASE("caches: deleting instances never blocks Acquire", "[unit]") {
+  TempDir dir;
+  ManualClock clock;
+  WorkerLog log(nullptr);
+  std::promise<void> deleting, may_finish;
+  auto may_finish_future = may_finish.get_future().share();
+  std::atomic<bool> first = true;
+  CacheVolumes caches(dir / "root", clock, log, [&](const std::string& path) {
+    if (first.exchange(false)) {
+      deleting.set_value();
+      may_finish_future.wait_for(std::chrono::seconds(10));  // a huge tree
+    }
+    std::filesystem::remove_all(path);
+  });
+  std::string old_path;
+  {
+    auto a = caches.Acquire("c");
+    REQUIRE(a.ok());
+    old_path = a->path();
+  }
+  int removed = -1;
+  std::thread sweeper([&] { removed = caches.RemoveUnmounted(); });
+  deleting.get_future().wait();
+  // While the tree is being deleted, the table is free: Acquire, List and a purge proceed.
+  auto acquired = std::async(std::launch::async, [&] {
+    auto b = caches.Acquire("c");
+    bool miss = b.ok() && !b->hit() && b->path() != old_path;
+    bool listed = caches.List().size() == 1;
+    if (b.ok()) b->PurgeOnRelease();
+    return miss && listed;
+  });
+  bool in_time = acquired.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
+  may_finish.set_value();
+  sweeper.join();
+  REQUIRE(in_time);
+  CHECK(acquired.get());
+  CHECK(removed == 1);
+  CHECK_FALSE(std::filesystem::exists(old_path));
+  CHECK(caches.List().empty());
+  CHECK(Tree(dir / "root") == std::set<std::string>{"c"});
+}
+
+TEST_CASE("caches: HoldUntilExit keeps the instance mounted after the lease is gone", "[unit]") {
+  Harness h;
+  std::string path;
+  {
+    CacheLease a = h.Acquire("c");
+    path = a.path();
+    a.PurgeOnRelease();
+    a.HoldUntilExit();
+    CHECK_FALSE(a.held());
+  }
+  CHECK(std::filesystem::exists(path));
+  auto list = h.caches.List();
+  REQUIRE(list.size() == 1);
+  CHECK(list[0].mounted);
+  CHECK(h.caches.RemoveUnmounted() == 0);
+  CHECK_FALSE(h.Acquire("c").hit());
 }
 
 }  // namespace

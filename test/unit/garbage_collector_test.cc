@@ -166,5 +166,21 @@ TEST_CASE("gc: a handed-over container is retried until removed, then its caches
   CHECK(h.caches.List()[0].path == path);
 }
 
+TEST_CASE("gc: a `docker-worker run` of the same worker id is never swept", "[unit]") {
+  Harness h;
+  const std::string owner = RunCommandLabelOwner("me", 77);
+  std::string run_container = h.Container(owner, "t");
+  REQUIRE(h.docker.CreateNetwork("net-run", RunLabels(owner, "t", 0)).ok());
+  std::string mine = h.Container("me", "t");
+  GarbageCollector::Counts n = h.gc.SweepLeftovers({});
+  CHECK(n.containers == 1);
+  CHECK(n.networks == 0);
+  CHECK(h.Live(run_container));
+  CHECK_FALSE(h.Live(mine));
+  auto nets = h.docker.ListNetworks({});
+  REQUIRE(nets.ok());
+  CHECK(nets->size() == 1);
+}
+
 }  // namespace
 }  // namespace docker_worker

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <functional>
+#include <set>
 #include <thread>
 
 #include "fakes/fake_docker_engine.h"
@@ -15,6 +16,7 @@
 #include "docker_worker/time_format.h"
 #include "fakes/string_sink.h"
 #include "fakes/temp_dir.h"
+#include "docker_worker/worker_labels.h"
 
 namespace docker_worker {
 namespace {
@@ -42,6 +44,8 @@ struct Harness {
   WorkerLog worker_log{nullptr};
   CacheVolumes caches{dir / "caches", clock, worker_log};
   GarbageCollector* gc = nullptr;
+  std::string label_owner;
+  std::vector<std::string> warnings;  // warn calls
 
   Harness() {
     docker.AddImage("busybox:latest", "sha256:busybox");
@@ -78,6 +82,9 @@ struct Harness {
         .report_incident = [this](const std::string& d) { incidents.push_back(d); },
         .caches = &caches,
         .gc = gc,
+        .artifact_images = nullptr,
+        .label_owner = label_owner,
+        .warn = [this](const std::string& m) { warnings.push_back(m); },
     });
     return *run;
   }
@@ -100,6 +107,11 @@ struct Harness {
     return result;
   }
   std::string log() const { return sink->text(); }
+  CacheLease Acquire(const std::string& name) {
+    auto lease = caches.Acquire(name);
+    REQUIRE(lease.ok());
+    return std::move(*lease);
+  }
 };
 
 // SHA-256 of "xfoo\n" and "bar\n", as in upstream's chain-of-trust test.
@@ -959,6 +971,96 @@ TEST_CASE("task run: the run pins its image while it runs and records it for col
   CHECK(gc.Sweep(false, {}).images == 1);
   CHECK(h.docker.removed_images() == std::vector<std::string>{"sha256:busybox"});
   CHECK(gc.TrackedImages().empty());
+}
+
+TEST_CASE("task run: without a collector a container that cannot be removed keeps its caches "
+          "mounted and unpurged", "[unit]") {
+  Harness h;  // no gc: `docker-worker run`
+  h.docker.remove_container_error = Status(Code::kInternal, "engine hiccup");
+  h.docker.behaviour = [](const ContainerSpec&) { return FakeDockerEngine::Behaviour{"", 3}; };
+  auto& run = h.Make(R"({"image": "busybox:latest", "maxRunTime": 60, "cache": {"c": "/c"},
+                         "onExitStatus": {"purgeCaches": [3]}})",
+                     kCacheScope);
+  RunResult r;
+  std::thread t([&] { r = run.Run(); });
+  // Sleep call 1 is the maxRunTime watchdog's; then removal is retried, on the clock.
+  for (int i = 1; i <= 2; ++i) {
+    h.clock.WaitForSleepCalls(1 + i);
+    h.clock.Advance(std::chrono::seconds(i));
+  }
+  t.join();
+  CHECK(r.resolution == Resolution::Failed());
+  const std::string path = BoundAt(h, "/c");
+  REQUIRE(!path.empty());
+  CHECK(h.docker.live_containers().size() == 1);
+  CHECK(std::filesystem::exists(path));  // not purged: the container may still use it
+  CHECK(Mounted(h.caches, path));        // and not handed to anyone else
+  CHECK_FALSE(h.Acquire("c").hit());
+  REQUIRE(h.warnings.size() == 1);
+  CHECK(h.warnings[0].find("engine hiccup") != std::string::npos);
+  CHECK(h.warnings[0].find(path) != std::string::npos);
+}
+
+TEST_CASE("task run: without a collector a removal that succeeds on retry releases and purges",
+          "[unit]") {
+  Harness h;
+  h.docker.remove_container_error = Status(Code::kInternal, "removal in progress");
+  h.docker.behaviour = [](const ContainerSpec&) { return FakeDockerEngine::Behaviour{"", 3}; };
+  auto& run = h.Make(R"({"image": "busybox:latest", "maxRunTime": 60, "cache": {"c": "/c"},
+                         "onExitStatus": {"purgeCaches": [3]}})",
+                     kCacheScope);
+  std::thread t([&] { run.Run(); });
+  h.clock.WaitForSleepCalls(2);  // after the watchdog's: the first retry's
+  h.docker.remove_container_error = Status::Ok();
+  h.clock.Advance(std::chrono::seconds(1));
+  t.join();
+  const std::string path = BoundAt(h, "/c");
+  REQUIRE(!path.empty());
+  CHECK(h.docker.live_containers().empty());
+  CHECK_FALSE(std::filesystem::exists(path));
+  CHECK(h.caches.List().empty());
+  CHECK(h.warnings.empty());
+}
+
+TEST_CASE("task run: objects of `docker-worker run` are not the daemon's even with its worker id",
+          "[unit]") {
+  Harness h;
+  h.label_owner = RunCommandLabelOwner("worker-1", 4242);
+  GarbageCollector daemon_gc(h.docker, &h.caches, h.clock, h.worker_log, "worker-1",
+                             Millis(1000));
+  GarbageCollector::Counts swept;
+  std::set<std::string> live_while_running;
+  RunResult r = h.RunAndThen(kSimple, [&](TaskRun& run) {
+    swept = daemon_gc.SweepLeftovers({});  // the daemon's start-up sweep: nothing is live
+    live_while_running = h.docker.live_containers();
+    run.Abort("worker-shutdown");
+  });
+  CHECK(swept.total() == 0);
+  CHECK(live_while_running.size() == 1);
+  REQUIRE(h.docker.created().size() == 1);
+  CHECK(h.docker.created()[0].labels.at("docker-worker.worker-id") == "worker-1/run-4242");
+  CHECK(h.log().find("Worker ID: worker-1\n") != std::string::npos);  // the header keeps it
+}
+
+TEST_CASE("task run: a long image pull does not hold off image collection", "[unit]") {
+  Harness h;
+  GarbageCollector gc(h.docker, nullptr, h.clock, h.worker_log, "worker-1", Millis(1000));
+  h.gc = &gc;
+  h.docker.AddImage("unrelated:latest", "sha256:unrelated");
+  { ImagePin used_before = gc.UseImage("sha256:unrelated"); }
+  h.config.pull_max_attempts = 2;
+  h.docker.pull_error = Status(Code::kInternal, "connection reset by peer");
+  auto& run = h.Make(R"({"image": "slow:1", "maxRunTime": 60})");
+  std::thread t([&] { run.Run(); });
+  h.clock.WaitForSleepCalls(1);  // the run is between two pull attempts
+  int removed_during_pull = gc.Sweep(true, {}).images;
+  h.docker.AddPullable("slow:1");
+  h.clock.Advance(std::chrono::minutes(5));
+  t.join();
+  CHECK(removed_during_pull == 1);
+  CHECK(h.docker.removed_images() == std::vector<std::string>{"sha256:unrelated"});
+  CHECK(h.queue.resolution() == Resolution::Completed());
+  CHECK(gc.TrackedImages() == std::vector<std::string>{"sha256:pulled"});
 }
 
 }  // namespace
