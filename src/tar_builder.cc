@@ -23,6 +23,9 @@ extern "C" __attribute__((weak)) int __archive_write_entry_filetype_unsupported(
 namespace docker_worker {
 namespace {
 
+// Add()'s entry type for a hard link (a regular-file entry naming its target).
+constexpr unsigned kHardlink = 0;
+
 std::string LastError(archive* a) {
   const char* text = archive_error_string(a);
   return text ? text : "unknown libarchive error";
@@ -58,15 +61,23 @@ void TarBuilder::AddSymlink(const std::string& name, const std::string& target) 
   Add(name, AE_IFLNK, 0777, {}, target);
 }
 
+void TarBuilder::AddHardlink(const std::string& name, const std::string& target) {
+  Add(name, kHardlink, 0644, {}, target);
+}
+
 void TarBuilder::Add(const std::string& name, unsigned type, uint32_t perm,
                      std::string_view content, const std::string& link_target) {
   if (!error_.ok() || !archive_) return;
   archive_entry* e = archive_entry_new();
   archive_entry_set_pathname(e, name.c_str());
-  archive_entry_set_filetype(e, type);
+  archive_entry_set_filetype(e, type == kHardlink ? AE_IFREG : type);
   archive_entry_set_perm(e, perm);
   archive_entry_set_uid(e, 0);
   archive_entry_set_gid(e, 0);
+  if (type == kHardlink) {
+    archive_entry_set_hardlink(e, link_target.c_str());
+    archive_entry_set_size(e, 0);
+  }
   if (type == AE_IFLNK) archive_entry_set_symlink(e, link_target.c_str());
   if (type == AE_IFREG) archive_entry_set_size(e, static_cast<la_int64_t>(content.size()));
   bool ok = archive_write_header(archive_, e) == ARCHIVE_OK;

@@ -24,6 +24,7 @@ class TarBuilder {
   void AddDir(const std::string& name, uint32_t perm = 0755);
   void AddFile(const std::string& name, std::string_view content, uint32_t perm = 0644);
   void AddSymlink(const std::string& name, const std::string& target);
+  void AddHardlink(const std::string& name, const std::string& target);
 
   // The archive's bytes; the first libarchive error of any Add, if one failed. Call once.
   Result<std::string> Finish();

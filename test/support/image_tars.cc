@@ -27,42 +27,17 @@ std::string FakeDockerSave(const std::string& repo_tag, const std::string& layer
 }
 
 std::string TarOf(const std::vector<TarEntry>& entries) {
-  std::string out;
-  archive* a = archive_write_new();
-  archive_write_set_format_pax_restricted(a);
-  archive_write_open(
-      a, &out, nullptr,
-      [](archive*, void* data, const void* buf, size_t n) -> la_ssize_t {
-        static_cast<std::string*>(data)->append(static_cast<const char*>(buf), n);
-        return static_cast<la_ssize_t>(n);
-      },
-      nullptr);
+  TarBuilder tar;
   for (const auto& t : entries) {
-    archive_entry* e = archive_entry_new();
-    archive_entry_set_pathname(e, t.name.c_str());
-    archive_entry_set_perm(e, t.type == 'd' ? 0755 : 0644);
-    archive_entry_set_size(e, 0);
     switch (t.type) {
-      case 'd': archive_entry_set_filetype(e, AE_IFDIR); break;
-      case 'l':
-        archive_entry_set_filetype(e, AE_IFLNK);
-        archive_entry_set_symlink(e, t.data.c_str());
-        break;
-      case 'h':
-        archive_entry_set_filetype(e, AE_IFREG);
-        archive_entry_set_hardlink(e, t.data.c_str());
-        break;
-      default:
-        archive_entry_set_filetype(e, AE_IFREG);
-        archive_entry_set_size(e, static_cast<la_int64_t>(t.data.size()));
+      case 'd': tar.AddDir(t.name); break;
+      case 'l': tar.AddSymlink(t.name, t.data); break;
+      case 'h': tar.AddHardlink(t.name, t.data); break;
+      default: tar.AddFile(t.name, t.data);
     }
-    archive_write_header(a, e);
-    if (t.type == 'f' && !t.data.empty()) archive_write_data(a, t.data.data(), t.data.size());
-    archive_entry_free(e);
   }
-  archive_write_close(a);
-  archive_write_free(a);
-  return out;
+  auto bytes = tar.Finish();
+  return bytes.ok() ? *bytes : "";
 }
 
 std::string Compress(const std::string& bytes, const std::string& filter) {
