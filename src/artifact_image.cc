@@ -149,7 +149,7 @@ Result<std::string> ArtifactImages::Attempt(TaskclusterClient& tc, const std::st
   QueueClient queue(tc);
   auto url = queue.ArtifactUrl(task_id, -1, path, stop);
   if (!url.ok()) {
-    *retryable = Transient(url.status());
+    *retryable = false;  // the queue client already retried 5xx and network errors
     return url.status();
   }
 

@@ -3,16 +3,13 @@
 namespace docker_worker {
 
 Result<std::vector<std::string>> ExpandScopes(TaskclusterClient& client,
-                                              const std::vector<std::string>& scopes,
-                                              std::stop_token stop) {
+                                              const std::vector<std::string>& scopes) {
   json::Document body(rapidjson::kObjectType);
   auto& a = body.GetAllocator();
   json::Value list(rapidjson::kArrayType);
   for (const auto& s : scopes) list.PushBack(json::Str(s, a), a);
   body.AddMember("scopes", list, a);
-  TcCallOptions options;
-  options.stop = stop;
-  auto r = client.Call("POST", "auth", "scopes/expand", &body, options);
+  auto r = client.Call("POST", "auth", "scopes/expand", &body, TcCallOptions{});
   if (!r.ok()) {
     if (r.status().code() == Code::kPermissionDenied) return scopes;
     return r.status();

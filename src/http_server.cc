@@ -2,6 +2,8 @@
 
 #include <Poco/Exception.h>
 #include <Poco/Net/HTTPServer.h>
+#include <Poco/Net/HTTPServerRequest.h>
+#include <Poco/Net/HTTPServerResponse.h>
 #include <Poco/Net/HTTPServerParams.h>
 #include <Poco/Net/NetException.h>
 #include <Poco/Net/ServerSocket.h>
@@ -12,6 +14,15 @@
 #include <algorithm>
 
 namespace docker_worker {
+
+void GuardedRequestHandler::handleRequest(Poco::Net::HTTPServerRequest& request,
+                                          Poco::Net::HTTPServerResponse& response) {
+  try {
+    Handle(request, response);
+  } catch (const Poco::Exception&) {
+  } catch (const std::exception&) {
+  }
+}
 namespace {
 
 Poco::Timespan ToTimespan(std::chrono::milliseconds ms) {

@@ -142,10 +142,8 @@ std::vector<std::pair<std::string_view, const json::Value*>> OrderedMembers(
       members[it->second].second = &m.value;
     }
   }
-  std::stable_partition(members.begin(), members.end(),
-                        [](const auto& m) { return ArrayIndex(m.first).has_value(); });
-  auto first_named = std::find_if(members.begin(), members.end(),
-                                  [](const auto& m) { return !ArrayIndex(m.first).has_value(); });
+  auto first_named = std::stable_partition(
+      members.begin(), members.end(), [](const auto& m) { return ArrayIndex(m.first).has_value(); });
   std::sort(members.begin(), first_named, [](const auto& a, const auto& b) {
     return *ArrayIndex(a.first) < *ArrayIndex(b.first);
   });

@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "docker_worker/base64.h"
+#include "docker_worker/http_server.h"
 
 namespace docker_worker {
 namespace live_log_internal {
@@ -396,22 +397,13 @@ bool StreamLog(LogState& log, Reader& reader, std::ostream& out) {
 }
 
 // Serves one request. Runs on a Poco server thread.
-class LogRequestHandler final : public Poco::Net::HTTPRequestHandler {
+class LogRequestHandler final : public GuardedRequestHandler {
  public:
   explicit LogRequestHandler(std::shared_ptr<Core> core) : core_(std::move(core)) {}
 
-  void handleRequest(Poco::Net::HTTPServerRequest& request,
-                     Poco::Net::HTTPServerResponse& response) override {
-    try {
-      Handle(request, response);
-    } catch (const Poco::Exception&) {
-      // The client went away or the server is stopping; nothing more to tell anyone.
-    } catch (const std::exception&) {
-    }
-  }
-
  private:
-  void Handle(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response) {
+  void Handle(Poco::Net::HTTPServerRequest& request,
+              Poco::Net::HTTPServerResponse& response) override {
     response.set("Access-Control-Allow-Origin", "*");
     if (request.getMethod() != Poco::Net::HTTPRequest::HTTP_GET) {
       response.set("Allow", "GET");

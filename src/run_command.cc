@@ -75,8 +75,7 @@ Result<Options> ParseArgs(const std::vector<std::string>& args) {
 }
 
 Result<std::string> ReadInput(const std::string& file) {
-  if (file != "-") return ReadWholeFile(file);
-  return std::string((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
+  return ReadWholeFile(file == "-" ? "/dev/stdin" : file);
 }
 
 std::string ResultJson(const std::string& task_id, const RunResult& r,

@@ -199,6 +199,7 @@ Status TaskRun::PrepareImage() {
     auto still_there = in_.docker.InspectImage(ctx_.image_id);
     if (still_there.ok()) {
       image_pin_ = in_.gc->UseImage(ctx_.image_id);
+      image_info_ = std::move(*still_there);
       return Status::Ok();
     }
     if (attempt == kAttempts) {
@@ -337,9 +338,12 @@ Status TaskRun::BuildContainerSpec(ContainerSpec& spec) {
   // they were merged into payload.env first).
   std::erase_if(secrets, [&](const auto& var) { return reserved.count(var.first) > 0; });
   if (!secrets.empty()) {
-    auto image = in_.docker.InspectImage(ctx_.image_id);
-    if (!image.ok()) return refuse(image.status().message());
-    auto launch = PrepareSecretEnv(secrets, *image, p.command);
+    if (!image_info_) {  // `run` has no collector, so PrepareImage did not look it up
+      auto image = in_.docker.InspectImage(ctx_.image_id);
+      if (!image.ok()) return refuse(image.status().message());
+      image_info_ = std::move(*image);
+    }
+    auto launch = PrepareSecretEnv(secrets, *image_info_, p.command);
     if (!launch.ok()) return refuse(launch.status().message());
     spec.entrypoint = std::move(launch->entrypoint);
     spec.cmd = std::move(launch->cmd);

@@ -11,6 +11,7 @@
 #include <istream>
 
 #include "docker_worker/hawk.h"
+#include "docker_worker/http_server.h"
 #include "docker_worker/json.h"
 
 namespace docker_worker {
@@ -54,19 +55,9 @@ std::string ScopesJson(const std::vector<std::string>& scopes) {
   return json::Serialize(doc);
 }
 
-class ProxyHandler final : public Poco::Net::HTTPRequestHandler {
+class ProxyHandler final : public GuardedRequestHandler {
  public:
   explicit ProxyHandler(std::shared_ptr<TaskclusterProxy::Core> core) : core_(std::move(core)) {}
-
-  void handleRequest(Poco::Net::HTTPServerRequest& request,
-                     Poco::Net::HTTPServerResponse& response) override {
-    try {
-      Handle(request, response);
-    } catch (const Poco::Exception&) {
-      // The peer went away mid-response: nothing left to tell it.
-    } catch (const std::exception&) {
-    }
-  }
 
  private:
   void Reply(Poco::Net::HTTPServerResponse& response, int status, const std::string& body,
@@ -77,7 +68,8 @@ class ProxyHandler final : public Poco::Net::HTTPRequestHandler {
     response.send() << body;
   }
 
-  void Handle(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response) {
+  void Handle(Poco::Net::HTTPServerRequest& request,
+              Poco::Net::HTTPServerResponse& response) override {
     const auto& o = core_->options;
     const std::string peer = request.clientAddress().host().toString();
     if (!o.allow_peer || !o.allow_peer(peer)) {

@@ -132,7 +132,7 @@ WorkerConfig Extract(std::shared_ptr<json::Document> doc) {
     if (const auto* r = json::Find(*dc, "randomizationFactor"); r && r->IsNumber()) {
       c.pull_randomization_factor = r->GetDouble();
     }
-    c.pull_idle_timeout_ms = json::GetInt(*dc, "pullIdleTimeout").value_or(60000);
+    c.pull_idle_timeout_ms = json::GetInt(*dc, "pullIdleTimeout").value_or(c.pull_idle_timeout_ms);
     c.image_download_idle_timeout_ms =
         json::GetInt(*dc, "imageDownloadIdleTimeout").value_or(c.image_download_idle_timeout_ms);
   }

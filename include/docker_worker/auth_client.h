@@ -1,7 +1,6 @@
 // The auth service calls the worker makes: role expansion for scope checks.
 #pragma once
 
-#include <stop_token>
 #include <string>
 #include <vector>
 
@@ -15,8 +14,7 @@ namespace docker_worker {
 // run whose task lacks auth:expand-scopes), the scopes come back as given: roles cannot widen a
 // check, which then fails with its own "Insufficient scopes" message. Other errors are returned.
 Result<std::vector<std::string>> ExpandScopes(TaskclusterClient& client,
-                                              const std::vector<std::string>& scopes,
-                                              std::stop_token stop = {});
+                                              const std::vector<std::string>& scopes);
 
 // ExpandScopes bound to `client` (which must outlive it); empty when `client` is null.
 ScopeExpansion ScopeExpansionFor(TaskclusterClient* client);

@@ -9,6 +9,7 @@
 // once every handler thread has returned. No Poco exception escapes.
 #pragma once
 
+#include <Poco/Net/HTTPRequestHandler.h>
 #include <Poco/Net/HTTPRequestHandlerFactory.h>
 
 #include <chrono>
@@ -37,6 +38,18 @@ struct HttpServerOptions {
   bool keep_alive = false;
   std::chrono::milliseconds keep_alive_timeout{10000};
   std::chrono::milliseconds timeout{60000};  // socket send/receive timeout per request
+};
+
+// A request handler from which no exception escapes: a client gone mid-response (Poco) or an
+// allocation failure ends that one request, never the server thread.
+class GuardedRequestHandler : public Poco::Net::HTTPRequestHandler {
+ public:
+  void handleRequest(Poco::Net::HTTPServerRequest& request,
+                     Poco::Net::HTTPServerResponse& response) final;
+
+ protected:
+  virtual void Handle(Poco::Net::HTTPServerRequest& request,
+                      Poco::Net::HTTPServerResponse& response) = 0;
 };
 
 class HttpServer {

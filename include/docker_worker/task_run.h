@@ -146,7 +146,8 @@ class TaskRun {
   TimePoint started_;
   int64_t exit_code_ = -1;
   bool container_exited_ = false;
-  std::string secret_env_archive_;  // uploaded into the created container (secret_env.h)
+  std::string secret_env_archive_;
+  std::optional<ImageInfo> image_info_;  // the task's image as last inspected  // uploaded into the created container (secret_env.h)
   std::vector<CacheLease> cache_leases_;  // released once the container is gone
   ImagePin image_pin_;
 

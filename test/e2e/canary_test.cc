@@ -10,6 +10,7 @@
 #include <set>
 #include <thread>
 
+#include "docker_worker/worker_labels.h"
 #include "docker_worker/base64.h"
 #include "docker_worker/clock.h"
 #include "docker_worker/encrypt_env_command.h"
@@ -92,13 +93,13 @@ TEST_CASE("e2e: canary — the worker's access token never reaches a task or a l
     return true;
   };
   for (int i = 0; i < 1200 && !resolved(); ++i) {
-    auto containers = engine.ListContainers({"docker-worker.worker-id=" + sys.worker_id()});
+    auto containers = engine.ListContainers({WorkerLabelFilter(sys.worker_id())});
     if (containers.ok()) {
       for (const auto& c : *containers) {
         if (inspected.insert(c.id).second) inspect("/containers/" + c.id + "/json");
       }
     }
-    auto networks = engine.ListNetworks({"docker-worker.worker-id=" + sys.worker_id()});
+    auto networks = engine.ListNetworks({WorkerLabelFilter(sys.worker_id())});
     if (networks.ok()) {
       for (const auto& n : *networks) {
         if (inspected.insert(n.id).second) inspect("/networks/" + n.id);

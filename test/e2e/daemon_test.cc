@@ -7,6 +7,7 @@
 #include <regex>
 #include <thread>
 
+#include "docker_worker/worker_labels.h"
 #include "docker_worker/engine_api.h"
 #include "docker_worker/json.h"
 #include "support/local_system.h"
@@ -18,7 +19,7 @@ using testing::LocalSystem;
 
 int RunningContainers(const std::string& worker_id) {
   EngineApi docker(EngineApi::SocketFromEnvironment());
-  auto list = docker.ListContainers({"docker-worker.worker-id=" + worker_id});
+  auto list = docker.ListContainers({WorkerLabelFilter(worker_id)});
   if (!list.ok()) return -1;
   return static_cast<int>(std::count_if(list->begin(), list->end(),
                                         [](const ContainerInfo& c) { return c.state == "running"; }));
@@ -35,7 +36,7 @@ bool WaitForRunningContainers(const std::string& worker_id, int n) {
 
 int LiveContainers(const std::string& worker_id) {
   EngineApi docker(EngineApi::SocketFromEnvironment());
-  auto list = docker.ListContainers({"docker-worker.worker-id=" + worker_id});
+  auto list = docker.ListContainers({WorkerLabelFilter(worker_id)});
   return list.ok() ? static_cast<int>(list->size()) : -1;
 }
 

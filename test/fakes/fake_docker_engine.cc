@@ -9,6 +9,7 @@
 #include "docker_worker/sha256.h"
 #include "docker_worker/tar_builder.h"
 #include "fakes/bounded_wait.h"
+#include "support/image_tars.h"
 
 namespace docker_worker::testing {
 namespace {
@@ -156,22 +157,9 @@ Status FakeDockerEngine::LoadImage(const ByteSource& tar, std::stop_token) {
     bytes.append(buf, *n);
   }
   if (!load_error.ok()) return load_error;
-  std::string manifest;
-  archive* a = archive_read_new();
-  archive_read_support_filter_all(a);
-  archive_read_support_format_tar(a);
-  if (archive_read_open_memory(a, bytes.data(), bytes.size()) != ARCHIVE_OK) {
-    archive_read_free(a);
-    return Status(Code::kInternal, "fake engine: not a tar archive");
-  }
-  archive_entry* entry = nullptr;
-  while (archive_read_next_header(a, &entry) == ARCHIVE_OK) {
-    if (std::string(archive_entry_pathname(entry)) != "manifest.json") continue;
-    manifest.resize(static_cast<size_t>(archive_entry_size(entry)));
-    archive_read_data(a, manifest.data(), manifest.size());
-  }
-  archive_read_free(a);
-  auto doc = json::Parse(manifest);
+  const auto files = TarFiles(bytes);
+  const auto manifest = files.find("manifest.json");
+  auto doc = json::Parse(manifest == files.end() ? "" : manifest->second);
   if (!doc.ok() || !doc->IsArray()) return Status(Code::kInternal, "fake engine: no manifest.json");
   for (const auto& image : doc->GetArray()) {
     std::string config = json::GetString(image, "Config").value_or("");

@@ -284,7 +284,7 @@ TEST_CASE("startup sweep: this worker's leftover containers, networks and volume
   REQUIRE(h.docker.CreateNetwork("n1", RunLabels("me", "old-task", 0)).ok());
   REQUIRE(h.docker.CreateNetwork("n2", RunLabels("other-worker", "old-task", 0)).ok());
   REQUIRE(h.docker.CreateVolume("v1", RunLabels("me", "old-task", 0)).ok());
-  REQUIRE(h.docker.CreateVolume("v2", {{"docker-worker.worker-id", "other-worker"}}).ok());
+  REQUIRE(h.docker.CreateVolume("v2", {{kWorkerIdLabel, "other-worker"}}).ok());
   h.Start();
   h.queue.WaitForClaimCalls(1);  // the sweep runs before the first claim
   CHECK(h.docker.live_containers() == std::set<std::string>{*theirs});
