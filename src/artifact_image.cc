@@ -48,9 +48,7 @@ ArtifactImageOptions ArtifactImageOptions::FromConfig(const WorkerConfig& config
   o.state_dir = std::move(state_dir);
   o.idle_timeout = Millis(config.image_download_idle_timeout_ms);
   o.max_attempts = std::max(1, config.pull_max_attempts);
-  o.backoff = Backoff{.base_ms = static_cast<double>(config.pull_delay_factor_ms),
-                      .factor = 2,
-                      .jitter = config.pull_randomization_factor};
+  o.backoff = config.PullBackoff();
   return o;
 }
 

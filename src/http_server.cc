@@ -15,6 +15,30 @@
 
 namespace docker_worker {
 
+std::optional<std::string> ReadRequestBody(Poco::Net::HTTPServerRequest& req, size_t limit,
+                                           bool* too_large) {
+  *too_large = false;
+  if (req.hasContentLength() && req.getContentLength64() > static_cast<Poco::Int64>(limit)) {
+    *too_large = true;
+    return std::nullopt;
+  }
+  std::string body;
+  std::istream& in = req.stream();
+  char buf[64 * 1024];
+  while (in) {
+    in.read(buf, sizeof buf);
+    std::streamsize n = in.gcount();
+    if (n <= 0) break;
+    if (body.size() + static_cast<size_t>(n) > limit) {
+      *too_large = true;
+      return std::nullopt;
+    }
+    body.append(buf, static_cast<size_t>(n));
+  }
+  return body;
+}
+
+
 void GuardedRequestHandler::handleRequest(Poco::Net::HTTPServerRequest& request,
                                           Poco::Net::HTTPServerResponse& response) {
   try {

@@ -34,7 +34,7 @@ std::string Redact(std::string text, const std::string& secret) {
 // a registry refusing access (the engine answers 500 with "no basic auth credentials",
 // "unauthorized: ..." or "denied"; EngineApi classifies them as kPermissionDenied).
 Status ExplainPullError(const Status& error, const ImageReference& ref,
-                        const RegistryCredentialMatch& registry, const WorkerConfig& config) {
+                        const RegistryCredentialMatch& registry) {
   const std::string password = registry.credentials ? registry.credentials->password : "";
   std::string engine_message = Redact(error.message(), password);
   if (error.code() != Code::kPermissionDenied) return Status(error.code(), engine_message);
@@ -44,7 +44,7 @@ Status ExplainPullError(const Status& error, const ImageReference& ref,
                       "has for it (worker config \"registries\", key \"" + registry.key +
                       "\") when pulling " + ref.ToString() + ": " + engine_message);
   }
-  std::string host = RegistryHostOf(ref.repository, config.default_registry);
+  const std::string& host = registry.registry;  // set for any repository of 2+ components
   if (host.empty()) return Status(Code::kPermissionDenied, engine_message);
   return Status(Code::kPermissionDenied,
                 "the registry " + host + " refused to serve " + ref.ToString() +
@@ -169,16 +169,14 @@ Result<std::string> EnsureDockerImage(DockerEngine& docker, const WorkerConfig& 
   }
   PullProgressLog progress(log, clock);
   const int attempts = std::max(1, config.pull_max_attempts);
+  const Backoff backoff = config.PullBackoff();
   Status last;
   for (int attempt = 1; attempt <= attempts; ++attempt) {
     last = docker.PullImage(ref->repository, ref->digest.empty() ? ref->tag : ref->digest, auth,
                             std::ref(progress), stop);
     if (last.ok()) break;
-    last = ExplainPullError(last, *ref, registry, config);
+    last = ExplainPullError(last, *ref, registry);
     if (!RetryablePullError(last) || attempt == attempts || stop.stop_requested()) break;
-    const Backoff backoff{.base_ms = static_cast<double>(config.pull_delay_factor_ms),
-                          .factor = 2,
-                          .jitter = config.pull_randomization_factor};
     auto delay = backoff.Delay(attempt - 1);
     log.Info("Pull of " + ref->ToString() + " failed (" + last.message() + "); retrying in " +
              std::to_string(delay.count() / 1000.0).substr(0, 5) + " s");

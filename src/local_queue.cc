@@ -127,30 +127,6 @@ void SendReply(Poco::Net::HTTPServerResponse& resp, const ApiReply& reply) {
   out.flush();
 }
 
-// Reads the whole body, refusing more than `limit` bytes (nullopt, *too_large set).
-std::optional<std::string> ReadBody(Poco::Net::HTTPServerRequest& req, size_t limit,
-                                    bool* too_large) {
-  *too_large = false;
-  if (req.hasContentLength() && req.getContentLength64() > static_cast<Poco::Int64>(limit)) {
-    *too_large = true;
-    return std::nullopt;
-  }
-  std::string body;
-  std::istream& in = req.stream();
-  char buf[kChunk];
-  while (in) {
-    in.read(buf, sizeof buf);
-    std::streamsize n = in.gcount();
-    if (n <= 0) break;
-    if (body.size() + static_cast<size_t>(n) > limit) {
-      *too_large = true;
-      return std::nullopt;
-    }
-    body.append(buf, static_cast<size_t>(n));
-  }
-  return body;
-}
-
 // Reads and drops what is left of the request body, up to 64 KiB; false if more remains.
 bool DrainBody(Poco::Net::HTTPServerRequest& req) {
   std::istream& in = req.stream();
@@ -389,7 +365,7 @@ ApiReply LocalQueueServer::Impl::ServeApi(Poco::Net::HTTPServerRequest& req,
                                      "/api/index/v1/");
   }
   bool too_large = false;
-  auto body = ReadBody(req, options.max_request_bytes, &too_large);
+  auto body = ReadRequestBody(req, options.max_request_bytes, &too_large);
   if (!body) {
     *close = true;
     return LocalQueueApi::ErrorReply(

@@ -27,12 +27,6 @@ bool LooksLikeHost(std::string_view component) {
 
 }  // namespace
 
-std::string RegistryHostOf(std::string_view repository, const std::string& default_registry) {
-  auto parts = Components(repository);
-  if (parts.size() < 2) return "";
-  return LooksLikeHost(parts[0]) ? std::string(parts[0]) : default_registry;
-}
-
 RegistryCredentialMatch FindRegistryCredentials(std::string_view repository,
                                                 const WorkerConfig& config) {
   RegistryCredentialMatch match;

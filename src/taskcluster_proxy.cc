@@ -20,25 +20,19 @@ struct TaskclusterProxy::Core {
   TaskclusterClient& client;
   Clock& clock;
   TaskclusterProxyOptions options;
+  std::string authorized_scopes_json;  // options.authorized_scopes as a JSON array
 };
 
 namespace {
 
 constexpr size_t kMaxBody = 16u << 20;
 
-bool IEquals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
 // Headers that describe one hop (RFC 9110 7.6.1) or that the proxy sets itself.
 bool NotForwarded(std::string_view name) {
   for (const char* h : {"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate",
                         "Proxy-Authorization", "TE", "Trailer", "Transfer-Encoding", "Upgrade",
                         "Host", "Authorization", "Content-Length", "Expect"}) {
-    if (IEquals(name, h)) return true;
+    if (EqualsIgnoreCase(name, h)) return true;
   }
   return false;
 }
@@ -76,20 +70,12 @@ class ProxyHandler final : public GuardedRequestHandler {
       return Reply(response, 403,
                    MessageJson("taskcluster proxy: this proxy serves only its own task"));
     }
-    std::string body;
-    if (request.hasContentLength() && request.getContentLength64() > static_cast<int64_t>(kMaxBody)) {
+    bool too_large = false;
+    std::optional<std::string> read = ReadRequestBody(request, kMaxBody, &too_large);
+    if (!read) {
       return Reply(response, 413, MessageJson("taskcluster proxy: request body over 16 MiB"));
     }
-    {
-      std::istream& in = request.stream();
-      char buf[16384];
-      while (in.read(buf, sizeof buf) || in.gcount() > 0) {
-        body.append(buf, static_cast<size_t>(in.gcount()));
-        if (body.size() > kMaxBody) {
-          return Reply(response, 413, MessageJson("taskcluster proxy: request body over 16 MiB"));
-        }
-      }
-    }
+    std::string body = std::move(*read);
     const std::string& method = request.getMethod();
     const std::string& target = request.getURI();
     std::string path = target.substr(0, target.find('?'));
@@ -151,12 +137,12 @@ class ProxyHandler final : public GuardedRequestHandler {
     response.set(creds.certificate.empty() ? "X-Taskcluster-Proxy-Perm-ClientId"
                                            : "X-Taskcluster-Proxy-Temp-ClientId",
                  creds.client_id);
-    response.set("X-Taskcluster-Authorized-Scopes", ScopesJson(o.authorized_scopes));
+    response.set("X-Taskcluster-Authorized-Scopes", core_->authorized_scopes_json);
     if (!answer.ok()) {
       return Reply(response, 502, MessageJson("taskcluster proxy: " + answer.status().message()));
     }
     for (const auto& [name, value] : answer->headers.fields()) {
-      if (NotForwarded(name) || IEquals(name, "Date")) continue;  // Poco sets its own Date
+      if (NotForwarded(name) || EqualsIgnoreCase(name, "Date")) continue;  // Poco sets its own Date
       response.add(name, value);
     }
     response.setStatusAndReason(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(answer->status));
@@ -186,8 +172,8 @@ bool DotSegment(std::string_view path) {
     size_t end = path.find('/', start);
     if (end == std::string_view::npos) end = path.size();
     std::string_view seg = path.substr(start, end - start);
-    if (seg == "." || seg == ".." || IEquals(seg, "%2e") || IEquals(seg, "%2e%2e") ||
-        IEquals(seg, ".%2e") || IEquals(seg, "%2e.")) {
+    if (seg == "." || seg == ".." || EqualsIgnoreCase(seg, "%2e") || EqualsIgnoreCase(seg, "%2e%2e") ||
+        EqualsIgnoreCase(seg, ".%2e") || EqualsIgnoreCase(seg, "%2e.")) {
       return true;
     }
     start = end + 1;
@@ -238,7 +224,9 @@ Result<std::unique_ptr<TaskclusterProxy>> TaskclusterProxy::Start(TaskclusterCli
   http.port = options.port;
   http.max_threads = options.max_threads;
   http.keep_alive = true;
-  proxy->core_ = std::make_shared<Core>(Core{client, clock, std::move(options)});
+  std::string scopes_json = ScopesJson(options.authorized_scopes);
+  proxy->core_ =
+      std::make_shared<Core>(Core{client, clock, std::move(options), std::move(scopes_json)});
   auto listening = HttpServer::Listen(http);
   if (!listening.ok()) return listening.status().Prefixed("taskcluster proxy: ");
   proxy->http_ = std::move(*listening);

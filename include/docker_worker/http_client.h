@@ -21,6 +21,9 @@
 
 namespace docker_worker {
 
+// ASCII case-insensitive equality (header names, HTTP tokens).
+bool EqualsIgnoreCase(std::string_view a, std::string_view b);
+
 // An ordered list of HTTP header fields with case-insensitive lookup. Names and values are kept
 // as given (values trimmed of surrounding whitespace when parsed from a response). Duplicates are
 // allowed; Get() returns the first. A plain value type: copy it, compare it, no thread safety.

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "docker_worker/status.h"
@@ -51,6 +52,12 @@ class GuardedRequestHandler : public Poco::Net::HTTPRequestHandler {
   virtual void Handle(Poco::Net::HTTPServerRequest& request,
                       Poco::Net::HTTPServerResponse& response) = 0;
 };
+
+// Reads a request's whole body (what arrived, if the client stops early), refusing more than
+// `limit` bytes: nullopt, with *too_large set, checked against Content-Length first and then
+// while reading.
+std::optional<std::string> ReadRequestBody(Poco::Net::HTTPServerRequest& request, size_t limit,
+                                           bool* too_large);
 
 class HttpServer {
  public:

@@ -21,14 +21,12 @@
 namespace docker_worker {
 
 struct RegistryCredentialMatch {
-  std::string registry;  // the host the credentials are for, e.g. "127.0.0.1:5000"
+  // The registry the repository is pulled from, as named in messages and config keys, e.g.
+  // "127.0.0.1:5000" ("" for a one-component repository such as "ubuntu"), credentials or not.
+  std::string registry;
   std::string key;       // the `registries` key that matched, e.g. "127.0.0.1:5000/team"
   const RegistryCredentials* credentials = nullptr;  // null: no credentials apply
 };
-
-// The registry an image repository ("host:port/team/app", "team/app") is pulled from, as named
-// in messages and config keys ("" for a one-component repository such as "ubuntu").
-std::string RegistryHostOf(std::string_view repository, const std::string& default_registry);
 
 // The credentials for `repository` (no tag or digest), if any key of `config.registries` matches.
 RegistryCredentialMatch FindRegistryCredentials(std::string_view repository,

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "docker_worker/backoff.h"
 #include "docker_worker/json.h"
 #include "docker_worker/status.h"
 
@@ -94,6 +95,12 @@ struct WorkerConfig {
   bool FeatureEnabled(const std::string& name) const;
   bool DeviceEnabled(const std::string& name) const;
   std::string WorkerPool() const { return provisioner_id + "/" + worker_type; }
+  // Delay before image pull / artifact image download retries: delayFactor·2ⁿ ± randomization.
+  Backoff PullBackoff() const {
+    return Backoff{.base_ms = static_cast<double>(pull_delay_factor_ms),
+                   .factor = 2,
+                   .jitter = pull_randomization_factor};
+  }
 
   // Defaults only.
   static WorkerConfig Defaults();

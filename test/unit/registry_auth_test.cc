@@ -40,13 +40,13 @@ TEST_CASE("registry credentials: two components use dockerConfig.defaultRegistry
   c.default_registry = "mirror.local";
   CHECK(KeyFor("other/app", c) == "mirror.local/other");
   CHECK(KeyFor("team/app", c) == "-");
-  CHECK(RegistryHostOf("other/app", c.default_registry) == "mirror.local");
+  CHECK(FindRegistryCredentials("other/app", c).registry == "mirror.local");
 }
 
 TEST_CASE("registry credentials: one-component names never authenticate", "[unit]") {
   auto c = WithRegistries({{"registry.hub.docker.com", {"u", "p", ""}}});
   CHECK(KeyFor("ubuntu", c) == "-");
-  CHECK(RegistryHostOf("ubuntu", c.default_registry).empty());
+  CHECK(FindRegistryCredentials("ubuntu", c).registry.empty());
   CHECK(KeyFor("library/ubuntu", c) == "registry.hub.docker.com");
 }
 
@@ -59,7 +59,7 @@ TEST_CASE("registry credentials: a host:port first component is the registry", "
   CHECK(KeyFor("127.0.0.1:5000/a/b/c", c) == "127.0.0.1:5000");
   CHECK(KeyFor("localhost/team/app", c) == "localhost/team");
   CHECK(KeyFor("localhost/app", c) == "-");  // "app" is the image, not a user
-  CHECK(RegistryHostOf("127.0.0.1:5000/app", c.default_registry) == "127.0.0.1:5000");
+  CHECK(FindRegistryCredentials("127.0.0.1:5000/app", c).registry == "127.0.0.1:5000");
 }
 
 TEST_CASE("registry auth header: base64url JSON the engine decodes", "[unit]") {
